@@ -1,0 +1,1 @@
+"""AYON-style pipeline server core."""

@@ -1,0 +1,76 @@
+"""Environment settings (DESIGN §5), read once per process and passed down.
+
+Runtime settings that admins change while the server runs (maintenance schedule, retention) live in
+`public.config`, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class ConfigError(Exception):
+    """An environment variable holds a value we cannot use; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AYON_", extra="ignore", frozen=True)
+
+    postgres_url: str = "postgres://ayon:ayon@postgres:5432/ayon"
+    redis_url: str = "redis://redis:6379/0"
+    redis_key_prefix: str = Field(default="ayon", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
+    storage_dir: str = "/storage"
+    admin_user: str | None = None
+    admin_password: str | None = None
+    log_level: LogLevel = "info"
+    log_level_db: LogLevel = "info"
+    log_format: Literal["text", "json"] = "text"
+    session_ttl: int = Field(default=24 * 3600, ge=0)
+
+    http_listen_address: str = "0.0.0.0"
+    http_listen_port: int = Field(default=5000, ge=1, le=65535)
+
+    # How long setup waits for PostgreSQL before giving up, in seconds.
+    setup_timeout: float = Field(default=120.0, gt=0)
+    # How long a graceful shutdown may take before workers are abandoned, in seconds.
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    # How many days of log partitions are created ahead of today.
+    log_partitions_ahead: int = Field(default=3, ge=1, le=60)
+    db_pool_max_size: int = Field(default=20, ge=2, le=500)
+
+    @field_validator("log_level", "log_level_db", "log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgres:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise ConfigError naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        value = error.get("input")
+        raise ConfigError(
+            f"invalid value {value!r} for AYON_{field.upper()}: {error['msg']}"
+        ) from None

@@ -1,0 +1,1 @@
+"""Events: AYON's persistent, observable job and notification records."""

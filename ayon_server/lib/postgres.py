@@ -1,0 +1,143 @@
+"""asyncpg pool with JSONB codecs, transaction helpers and reconnect-on-restart.
+
+The pool is created lazily (min_size=0), so a process starts even while PostgreSQL is down and
+readiness reports the reason. A query outside a transaction that hits a connection killed by a
+PostgreSQL restart is retried once on a fresh connection; inside a transaction the error surfaces,
+because replaying half a transaction is the caller's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+# Errors that mean "this connection is gone", not "this query is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    ConnectionError,
+    OSError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, schema="pg_catalog", encoder=json.dumps, decoder=json.loads
+        )
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def redact(url: str) -> str:
+    """URL without the password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def connect_once(url: str, timeout: float = 5.0) -> asyncpg.Connection:
+    """A single connection with our codecs (setup, maintenance VACUUM, advisory locks)."""
+    conn = await asyncpg.connect(url, timeout=timeout)
+    await _init_connection(conn)
+    return conn
+
+
+class Postgres:
+    def __init__(self, url: str, *, max_size: int = 20, command_timeout: float | None = None):
+        self.url = url
+        self.max_size = max_size
+        self.command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self.url,
+                        min_size=0,
+                        max_size=self.max_size,
+                        init=_init_connection,
+                        command_timeout=self.command_timeout,
+                        max_inactive_connection_lifetime=300,
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, *CONNECTION_ERRORS):
+                pool.terminate()
+
+    def pool_usage(self) -> tuple[int, int]:
+        """(connections in use, pool size) for metrics; (0, 0) before first use."""
+        if self._pool is None:
+            return 0, 0
+        size = self._pool.get_size()
+        return size - self._pool.get_idle_size(), size
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside one transaction: commit on success, roll back on error."""
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def _retrying(self, method: str, query: str, *args: Any) -> Any:
+        for attempt in (1, 2):
+            try:
+                async with self.acquire() as conn:
+                    return await getattr(conn, method)(query, *args)
+            except CONNECTION_ERRORS:
+                if attempt == 2:
+                    raise
+                # The pool hands out a fresh connection once the dead one is released.
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._retrying("fetch", query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self._retrying("fetchrow", query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._retrying("fetchval", query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self._retrying("execute", query, *args)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier we built ourselves; callers validate names before this."""
+    if not name or "\x00" in name:
+        raise ValueError("empty or invalid identifier")
+    return '"' + name.replace('"', '""') + '"'

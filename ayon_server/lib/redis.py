@@ -1,0 +1,86 @@
+"""redis.asyncio client whose every key and channel carries AYON_REDIS_KEY_PREFIX.
+
+Callers name keys without the prefix; this class is the only place that adds it, so several
+deployments (or test runs) can share one Redis without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+
+
+class Redis:
+    def __init__(self, url: str, prefix: str):
+        self.prefix = prefix
+        self.client: aioredis.Redis = aioredis.from_url(
+            url,
+            decode_responses=False,
+            health_check_interval=30,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+            retry_on_timeout=True,
+        )
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def unprefix(self, key: bytes | str) -> str:
+        text = key.decode() if isinstance(key, bytes) else key
+        return text[len(self.prefix) + 1 :] if text.startswith(self.prefix + ":") else text
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.client.get(self.key(key))
+
+    async def set(self, key: str, value: bytes | str, *, ttl: int | None = None) -> None:
+        await self.client.set(self.key(key), value, ex=ttl or None)
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return await self.client.delete(*(self.key(k) for k in keys))
+
+    async def expire(self, key: str, ttl: int) -> bool:
+        return bool(await self.client.expire(self.key(key), ttl))
+
+    async def ttl(self, key: str) -> int:
+        return await self.client.ttl(self.key(key))
+
+    async def incr(self, key: str, *, ttl: int | None = None) -> int:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(self.key(key))
+            if ttl:
+                pipe.expire(self.key(key), ttl, nx=True)
+            results = await pipe.execute()
+        return int(results[0])
+
+    async def sadd(self, key: str, *members: str) -> int:
+        return await self.client.sadd(self.key(key), *members)
+
+    async def srem(self, key: str, *members: str) -> int:
+        return await self.client.srem(self.key(key), *members)
+
+    async def smembers(self, key: str) -> set[str]:
+        return {m.decode() for m in await self.client.smembers(self.key(key))}
+
+    async def scan(self, pattern: str, *, count: int = 500) -> AsyncIterator[str]:
+        """Keys matching pattern (without prefix), walked with SCAN, never KEYS."""
+        async for key in self.client.scan_iter(match=self.key(pattern), count=count):
+            yield self.unprefix(key)
+
+    async def publish(self, channel: str, message: bytes | str) -> int:
+        return await self.client.publish(self.key(channel), message)
+
+    def pubsub(self) -> PubSub:
+        return self.client.pubsub(ignore_subscribe_messages=True)
+
+    async def subscribe(self, pubsub: PubSub, *channels: str) -> None:
+        await pubsub.subscribe(*(self.key(c) for c in channels))

@@ -1,0 +1,1 @@
+"""Log records stored in public.logs."""

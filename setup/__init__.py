@@ -1,0 +1,1 @@
+"""python -m setup: create the database, apply migrations, bootstrap the admin (DESIGN §6)."""
