@@ -1,0 +1,286 @@
+"""Retention benchmark: clean_logs and clean_events versus one naive DELETE, side by side.
+
+Fills two identical databases of its own (by default 1,000,000 log rows over 60 days and
+500,000 events over 400 days, some in depends_on chains), then on each one runs either the
+maintenance task or the naive single statement while a concurrent client inserts and reads small
+events (and writes log rows) as fast as it can. Prints durations, rows removed, and the p50/p99
+latency of that client, with ratios. Needs only a local PostgreSQL and Redis:
+
+    .venv/bin/python bench/retention.py [--logs 1000000] [--events 500000]
+
+AYON_BENCH_POSTGRES_URL / AYON_BENCH_REDIS_URL override the servers (default: local services).
+The databases are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from maintenance.config import save_config
+from maintenance.runner import MaintenanceRunner
+
+from ayon_server.config import Settings
+from ayon_server.lib.postgres import with_database
+from ayon_server.logs.partitions import ensure_partitions
+from ayon_server.runtime import Runtime
+from setup.__main__ import run_setup
+
+LOG_DAYS = 60
+EVENT_DAYS = 400
+LOG_RETENTION_DAYS = 7
+EVENT_RETENTION_DAYS = 90
+
+
+@dataclass
+class Measurement:
+    label: str
+    seconds: float
+    removed: int
+    p50_ms: float
+    p99_ms: float
+    probes: int
+
+
+async def fill(url: str, n_logs: int, n_events: int) -> None:
+    """Deterministic data, so both databases hold exactly the same rows."""
+    conn = await asyncpg.connect(url)
+    try:
+        today = datetime.now(UTC).date()
+        await ensure_partitions(
+            conn, days_ahead=LOG_DAYS + 3, today=today - timedelta(days=LOG_DAYS)
+        )
+        await conn.execute(
+            """
+            INSERT INTO public.logs (created_at, level, message, module, context)
+            SELECT now() - (i::float / $1) * make_interval(days => $2),
+                   (ARRAY['debug','info','warning','error'])[1 + i % 4],
+                   'message number ' || i, 'bench', jsonb_build_object('i', i)
+            FROM generate_series(1, $1) AS i
+            """,
+            n_logs,
+            LOG_DAYS,
+        )
+        # Every 50th event depends on the previous one: chains that must stay intact.
+        await conn.execute(
+            """
+            INSERT INTO public.events (id, hash, topic, sender, status, description, summary,
+                                       payload, created_at, updated_at, depends_on)
+            SELECT md5('e' || i)::uuid, 'h' || i, 'bench.topic', 'bench',
+                   CASE WHEN i % 97 = 0 THEN 'pending' ELSE 'finished' END,
+                   'event ' || i, jsonb_build_object('i', i), '{}'::jsonb,
+                   now() - (i::float / $1) * make_interval(days => $2),
+                   now() - (i::float / $1) * make_interval(days => $2),
+                   NULL
+            FROM generate_series(1, $1) AS i
+            """,
+            n_events,
+            EVENT_DAYS,
+        )
+        await conn.execute(
+            """
+            UPDATE public.events e SET depends_on = md5('e' || (i + 1))::uuid
+            FROM generate_series(1, $1 - 1) AS i
+            WHERE i % 50 = 0 AND e.id = md5('e' || i)::uuid
+            """,
+            n_events,
+        )
+        await conn.execute("VACUUM (ANALYZE) public.events")
+        await conn.execute("VACUUM (ANALYZE) public.logs")
+    finally:
+        await conn.close()
+
+
+async def probe(url: str, stop: asyncio.Event, latencies: list[float]) -> None:
+    """A small client: insert an event, read it back, write a log row; one round at a time."""
+    conn = await asyncpg.connect(url)
+    try:
+        while not stop.is_set():
+            event_id = uuid.uuid4()
+            started = time.perf_counter()
+            await conn.execute(
+                "INSERT INTO public.events (id, hash, topic, status) "
+                "VALUES ($1, $2, 'bench.probe', 'finished')",
+                event_id,
+                event_id.hex,
+            )
+            await conn.fetchrow("SELECT * FROM public.events WHERE id = $1", event_id)
+            await conn.execute("INSERT INTO public.logs (level, message) VALUES ('info', 'probe')")
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.002)
+    finally:
+        await conn.close()
+
+
+async def measure(label: str, url: str, work: Callable[[], Awaitable[int]]) -> Measurement:
+    latencies: list[float] = []
+    stop = asyncio.Event()
+    prober = asyncio.create_task(probe(url, stop, latencies))
+    await asyncio.sleep(0.5)  # the probe is warm before the work starts
+    latencies.clear()
+    started = time.perf_counter()
+    removed = await work()
+    seconds = time.perf_counter() - started
+    stop.set()
+    await prober
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
+    return Measurement(label, seconds, removed, cuts[49], cuts[98], len(latencies))
+
+
+async def baseline(url: str, seconds: float = 3.0) -> Measurement:
+    async def idle() -> int:
+        await asyncio.sleep(seconds)
+        return 0
+
+    return await measure("idle (no clean-up)", url, idle)
+
+
+async def naive_logs(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        status = await conn.execute(
+            "DELETE FROM public.logs WHERE created_at < now() - make_interval(days => $1)",
+            LOG_RETENTION_DAYS,
+        )
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
+
+
+async def naive_events(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        status = await conn.execute(
+            """
+            DELETE FROM public.events e
+            WHERE created_at < now() - make_interval(days => $1)
+              AND status NOT IN ('pending', 'in_progress')
+              AND topic <> 'server.maintenance'
+              AND NOT EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id)
+            """,
+            EVENT_RETENTION_DAYS,
+        )
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
+
+
+async def task_runner(runtime: Runtime, name: str) -> int:
+    runner = MaintenanceRunner(runtime)
+    result = await runner.run([name], trigger="cli")
+    task = result.tasks[0]
+    if task.status != "finished":
+        raise RuntimeError(f"{name} ended {task.status}: {task.error}")
+    counts = task.result
+    return int(counts.get("deleted", 0)) + int(counts.get("partitionRows", 0))
+
+
+async def count(url: str, query: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query)
+    finally:
+        await conn.close()
+
+
+def report(rows: list[Measurement], naive: Measurement, ours: Measurement) -> None:
+    print(f"  {'approach':<34}{'seconds':>9}{'removed':>11}{'p50 ms':>9}{'p99 ms':>9}{'probes':>8}")
+    for m in rows:
+        print(
+            f"  {m.label:<34}{m.seconds:>9.2f}{m.removed:>11,}{m.p50_ms:>9.2f}"
+            f"{m.p99_ms:>9.2f}{m.probes:>8}"
+        )
+    print(
+        f"  ratio naive/ours: time {naive.seconds / ours.seconds:.2f}x, "
+        f"concurrent p99 {naive.p99_ms / max(ours.p99_ms, 1e-9):.2f}x"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=500_000)
+    args = parser.parse_args()
+
+    server = os.environ.get(
+        "AYON_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("AYON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    run_id = secrets.token_hex(3)
+    names = {"naive": f"ayon_bench_naive_{run_id}", "ours": f"ayon_bench_ours_{run_id}"}
+    settings = {
+        key: Settings(
+            postgres_url=with_database(server, name),
+            redis_url=redis_url,
+            redis_key_prefix=f"ayonbench_{run_id}_{key}",
+            log_level="warning",
+        )
+        for key, name in names.items()
+    }
+    try:
+        for key, s in settings.items():
+            started = time.perf_counter()
+            await run_setup(s)
+            await fill(s.postgres_url, args.logs, args.events)
+            print(
+                f"filled {key}: {args.logs:,} log rows over {LOG_DAYS} days, "
+                f"{args.events:,} events over {EVENT_DAYS} days "
+                f"({time.perf_counter() - started:.1f}s)"
+            )
+        ours_rt = Runtime.create(settings["ours"])
+        await save_config(
+            ours_rt,
+            {
+                "logRetentionDays": LOG_RETENTION_DAYS,
+                "eventRetentionDays": EVENT_RETENTION_DAYS,
+                "maintenanceHistoryDays": EVENT_RETENTION_DAYS,
+            },
+        )
+        naive_url, ours_url = settings["naive"].postgres_url, settings["ours"].postgres_url
+
+        print(f"\nclean_logs (retention {LOG_RETENTION_DAYS} days)")
+        idle = await baseline(ours_url)
+        naive = await measure("naive: one DELETE", naive_url, lambda: naive_logs(naive_url))
+        ours = await measure(
+            "clean_logs: drop partitions+batches",
+            ours_url,
+            lambda: task_runner(ours_rt, "clean_logs"),
+        )
+        report([idle, naive, ours], naive, ours)
+        expired = "SELECT count(*) FROM public.logs WHERE created_at < now() - interval '7 days'"
+        print(
+            f"  expired rows left: naive {await count(naive_url, expired)}, "
+            f"ours {await count(ours_url, expired)}"
+        )
+
+        print(f"\nclean_events (retention {EVENT_RETENTION_DAYS} days)")
+        idle = await baseline(ours_url)
+        naive = await measure("naive: one DELETE", naive_url, lambda: naive_events(naive_url))
+        ours = await measure(
+            "clean_events: batches", ours_url, lambda: task_runner(ours_rt, "clean_events")
+        )
+        report([idle, naive, ours], naive, ours)
+        broken = (
+            "SELECT count(*) FROM public.events d WHERE d.depends_on IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM public.events p WHERE p.id = d.depends_on)"
+        )
+        print(f"  broken depends_on chains: ours {await count(ours_url, broken)}")
+        await ours_rt.close()
+    finally:
+        conn = await asyncpg.connect(server)
+        for name in names.values():
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
