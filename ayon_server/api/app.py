@@ -1,0 +1,130 @@
+"""The FastAPI app factory. Nothing happens at import time: `create_app(settings)` builds an app,
+its lifespan builds the runtime and starts the background workers (and the maintenance
+scheduler when this process runs it), and stops them again within the shutdown timeout.
+
+The app starts while PostgreSQL or Redis are down: connections are made lazily, workers retry
+with backoff, and /api/ready reports what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ayon_server.api.access_log import AccessLogMiddleware
+from ayon_server.api.errors import install_error_handling
+from ayon_server.api.routes import health, info, status_page
+from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
+from ayon_server.background.log_partitions import LogPartitionKeeper
+from ayon_server.background.worker import BackgroundWorker, WorkerGroup
+from ayon_server.config import Settings
+from ayon_server.runtime import Runtime
+from ayon_server.schema import load_migrations
+from ayon_server.version import __version__
+
+log = logging.getLogger(__name__)
+
+# Share of AYON_SHUTDOWN_TIMEOUT a running maintenance task gets to reach a batch boundary.
+SCHEDULER_SHARE = 0.8
+
+
+def server_workers(runtime: Runtime) -> list[BackgroundWorker]:
+    """The background workers every server replica runs (DESIGN §8)."""
+    return [LogPartitionKeeper(runtime)]
+
+
+def create_app(
+    settings: Settings, *, run_maintenance: bool = False, runtime: Runtime | None = None
+) -> FastAPI:
+    """Build the app. A given `runtime` stays the caller's: the app never closes it."""
+    app = FastAPI(
+        title="AYON server",
+        version=__version__,
+        lifespan=_lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.server = ServerState(
+        settings=settings,
+        run_maintenance=run_maintenance,
+        migrations=load_migrations(),
+        runtime=runtime,
+    )
+    install_error_handling(app)
+    app.add_middleware(AccessLogMiddleware)
+    app.include_router(health.router)
+    app.include_router(info.router)
+    app.include_router(status_page.router)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServerState = app.state.server
+    owns_runtime = state.runtime is None
+    try:
+        if state.runtime is None:
+            state.runtime = Runtime.create(state.settings)
+        state.started_at = time.monotonic()
+        state.workers = WorkerGroup(server_workers(state.runtime))
+        state.workers.start()
+        if state.run_maintenance:
+            state.scheduler = await _start_scheduler(state.runtime)
+    except Exception as exc:
+        state.startup_error = f"{exc.__class__.__name__}: {exc}"
+        log.debug("server startup failed", exc_info=True)
+        await _shutdown(state, owns_runtime)
+        raise
+    log.info(
+        "server %s started with workers %s%s",
+        __version__,
+        ", ".join(w.name for w in state.workers) or "none",
+        " and the maintenance scheduler" if state.scheduler else "",
+    )
+    try:
+        yield
+    finally:
+        await _shutdown(state, owns_runtime)
+
+
+async def _start_scheduler(runtime: Runtime) -> MaintenanceSchedulerHandle:
+    # Imported here: only processes that run maintenance need it (DESIGN §4).
+    from maintenance.scheduler import MaintenanceScheduler
+
+    scheduler = MaintenanceScheduler(runtime)
+    try:
+        await scheduler.start()
+    except BaseException:
+        await scheduler.stop(timeout=0)  # whatever start() got running before it failed
+        raise
+    return scheduler
+
+
+async def _shutdown(state: ServerState, owns_runtime: bool) -> None:
+    """Stop the scheduler, then the workers, then close connections; all within the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + state.settings.shutdown_timeout
+    if state.scheduler is not None:
+        # A running maintenance task stops at its next batch boundary and the scheduler records
+        # the run as failed ("interrupted by shutdown"). It gets most of the time; the rest is
+        # for cancelling a run that does not stop, and for the workers.
+        budget = state.settings.shutdown_timeout * SCHEDULER_SHARE
+        try:
+            async with asyncio.timeout_at(deadline):
+                await state.scheduler.stop(timeout=budget)
+        except TimeoutError:
+            log.error(
+                "maintenance scheduler did not stop within %g s", state.settings.shutdown_timeout
+            )
+        except Exception:
+            log.exception("maintenance scheduler failed to stop cleanly")
+        state.scheduler = None
+    await state.workers.stop(deadline - loop.time())
+    if owns_runtime and state.runtime is not None:
+        await state.runtime.close()
+        state.runtime = None

@@ -1,0 +1,214 @@
+"""The one mapping from exceptions to HTTP error responses (AYON-COMPAT §0.4).
+
+* AyonException          -> its status, `{"code", "detail", ...extra}`
+* request validation     -> 400 (never 422), with the pydantic errors
+* unknown /api route     -> 404 "API endpoint <path> not found"
+* Starlette HTTPException -> its status, `{"code", "detail", "path"}`
+* PostgreSQL/Redis down  -> 503 "... database unavailable, retry later" (clients retry 503)
+* anything else          -> 500 "Internal server error"; the traceback goes to the log only
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from redis import exceptions as redis_errors
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ayon_server.exceptions import AyonException
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_DETAIL = "Internal server error"
+RETRY_AFTER_SECONDS = "5"
+MAX_ECHOED_INPUT = 1000
+
+_POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InvalidCatalogNameError,
+)
+_REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+)
+# Socket-level errors name no library; the frame that raised them tells which client it was.
+_CLIENT_PACKAGES = {"asyncpg": "PostgreSQL", "redis": "Redis"}
+_TRANSPORT_PACKAGES = set(sys.stdlib_module_names) | {"uvloop", "anyio"}
+
+
+def error_body(status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"code": status, "detail": detail, **extra}
+
+
+def unavailable_service(exc: BaseException) -> str | None:
+    """Which service (PostgreSQL, Redis) `exc` says cannot be reached; None if it is no outage."""
+    if isinstance(exc, _POSTGRES_UNAVAILABLE):
+        return "PostgreSQL"
+    if isinstance(exc, _REDIS_UNAVAILABLE):
+        return "Redis"
+    if isinstance(exc, OSError | asyncpg.InterfaceError):
+        return _CLIENT_PACKAGES.get(_raising_package(exc.__traceback__) or "")
+    return None
+
+
+def _raising_package(tb: TracebackType | None) -> str | None:
+    """Top-level package of the innermost frame outside the standard library and event loop."""
+    package = None
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "").partition(".")[0]
+        if name not in _TRANSPORT_PACKAGES:
+            package = name
+        tb = tb.tb_next
+    return package
+
+
+def unexpected_error_response(scope: Scope, exc: Exception) -> JSONResponse:
+    method, path = scope.get("method", "?"), scope.get("path", "?")
+    service = unavailable_service(exc)
+    if service is not None:
+        log.warning("%s %s: %s unavailable: %s", method, path, service, exc)
+        return JSONResponse(
+            error_body(503, f"{service} database unavailable, retry later"),
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    log.error("unhandled error in %s %s", method, path, exc_info=exc)
+    return JSONResponse(error_body(500, INTERNAL_ERROR_DETAIL), status_code=500)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers any exception no handler took with a 500/503 JSON body instead of a traceback.
+
+    Sits inside Starlette's ServerErrorMiddleware so the error is handled here, logged once,
+    and not re-raised to the server.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if response_started:
+                # Headers are out; all the server can still do is drop the connection.
+                raise
+            await unexpected_error_response(scope, exc)(scope, receive, send)
+
+
+async def _ayon_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AyonException)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.detail)
+    return JSONResponse(error_body(exc.status, exc.detail, **exc.extra), status_code=exc.status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    path = request.url.path
+    body = error_body(
+        400,
+        f"Request validation error in [{request.method}] {path}",
+        path=path,
+        errors=jsonable_encoder(exc.errors(), custom_encoder={bytes: _printable_input}),
+    )
+    return JSONResponse(body, status_code=400)
+
+
+def _printable_input(raw: bytes) -> str:
+    """A raw body echoed in `errors[].input`: any bytes, cut short (it can be an upload)."""
+    return raw[:MAX_ECHOED_INPUT].decode("utf-8", errors="replace")
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found" and _is_api_path(path):
+        detail = f"API endpoint {path} not found"
+    return JSONResponse(
+        error_body(exc.status_code, detail, path=path),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def _is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def install_error_handling(app: FastAPI) -> None:
+    app.add_exception_handler(AyonException, _ayon_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    _document_validation_errors_as_400(app)
+
+
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ValidationErrorResponse",
+    "type": "object",
+    "required": ["code", "detail", "path", "errors"],
+    "properties": {
+        "code": {"type": "integer", "const": 400},
+        "detail": {"type": "string"},
+        "path": {"type": "string"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+    },
+}
+
+
+def _document_validation_errors_as_400(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what the server does: 400 for validation errors, no 422."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault(
+                            "400",
+                            {
+                                "description": "Request validation error",
+                                "content": {
+                                    "application/json": {
+                                        "schema": {
+                                            "$ref": "#/components/schemas/ValidationErrorResponse"
+                                        }
+                                    }
+                                },
+                            },
+                        )
+            schemas = schema.get("components", {}).get("schemas", {})
+            if schemas.pop("HTTPValidationError", None) is not None:
+                schemas["ValidationErrorResponse"] = VALIDATION_ERROR_SCHEMA
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

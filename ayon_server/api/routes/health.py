@@ -1,0 +1,53 @@
+"""Probes (DESIGN §10, CONTRACT): liveness `/api/health` and readiness `/api/ready`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from ayon_server.api.dependencies import ServerStateDep
+from ayon_server.api.readiness import check_readiness
+
+router = APIRouter(prefix="/api", tags=["Health"])
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    checks: dict[str, Any]
+
+
+class NotReadyResponse(BaseModel):
+    code: Literal[503] = 503
+    detail: str
+    checks: dict[str, Any]
+
+
+@router.get("/health", response_model=HealthResponse)
+async def get_health() -> JSONResponse:
+    """200 while the process serves HTTP; touches no dependency, so an outage never kills pods."""
+    return JSONResponse(HealthResponse().model_dump(), headers=NO_STORE)
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyResponse,
+    responses={503: {"model": NotReadyResponse, "description": "Not ready, with the reasons"}},
+)
+async def get_ready(state: ServerStateDep) -> JSONResponse:
+    """200 when PostgreSQL and Redis answer and the schema is current; else 503 saying why."""
+    readiness = await check_readiness(state)
+    if readiness.ready:
+        body = ReadyResponse(checks=readiness.checks_body())
+        return JSONResponse(body.model_dump(), headers=NO_STORE)
+    body = NotReadyResponse(
+        detail="Not ready: " + "; ".join(readiness.reasons()), checks=readiness.checks_body()
+    )
+    return JSONResponse(body.model_dump(), status_code=503, headers=NO_STORE)

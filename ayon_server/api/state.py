@@ -1,0 +1,47 @@
+"""ServerState: what one server process built at startup, held on `app.state.server`.
+
+Routes reach it through the dependencies in ayon_server.api.dependencies, never as a global, so
+every test can build its own app against its own database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ayon_server.background.worker import WorkerGroup
+from ayon_server.config import Settings
+from ayon_server.runtime import Runtime
+from ayon_server.schema import Migration
+
+
+class MaintenanceSchedulerHandle(Protocol):
+    """The part of maintenance.scheduler.MaintenanceScheduler the server uses."""
+
+    @property
+    def next_run_time(self) -> datetime | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop scheduling; a running run gets `timeout` seconds to stop, then is cancelled."""
+        ...
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    run_maintenance: bool
+    # The migrations this release ships, read once: readiness compares the database to them.
+    migrations: list[Migration]
+    runtime: Runtime | None = None
+    workers: WorkerGroup = field(default_factory=WorkerGroup)
+    scheduler: MaintenanceSchedulerHandle | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    # Why the lifespan startup failed, for serve() to report in one line.
+    startup_error: str | None = None
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at

@@ -1,0 +1,1 @@
+"""The web frontend served at `/`: a server-rendered status page (no build step, no assets)."""
