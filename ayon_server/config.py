@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     log_level_db: LogLevel = "info"
     log_format: Literal["text", "json"] = "text"
-    session_ttl: int = Field(default=24 * 3600, ge=0)
+    session_ttl: int = Field(default=24 * 3600, ge=60)
 
     http_listen_address: str = "0.0.0.0"
     http_listen_port: int = Field(default=5000, ge=1, le=65535)

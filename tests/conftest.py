@@ -12,13 +12,18 @@ import secrets
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
+from ayon_server.api.app import create_app
+from ayon_server.auth.users import create_user
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import with_database
 from ayon_server.runtime import Runtime
@@ -163,3 +168,44 @@ async def wait_for_http(url: str, timeout: float = 30.0) -> int:
 
 
 PYTHON = sys.executable
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, and a client talking to it over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process server on this run's database, without the maintenance scheduler."""
+    async with serving(create_app(settings)) as http:
+        yield http
+
+
+async def make_user(
+    runtime: Runtime,
+    name: str | None = None,
+    *,
+    password: str = "correct horse battery",
+    api_key: str | None = None,
+    **flags: bool,
+) -> str:
+    """A user with a unique name and the given role flags (isAdmin=True, isService=True...)."""
+    name = name or f"user_{secrets.token_hex(4)}"
+    await create_user(
+        runtime.db, name, password=password, api_key=api_key, data=dict(flags) or None
+    )
+    return name
+
+
+async def login(
+    client: httpx.AsyncClient, name: str, password: str = "correct horse battery"
+) -> dict[str, str]:
+    """Authorization headers of a fresh session for that user."""
+    response = await client.post("/api/auth/login", json={"name": name, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -25,7 +23,7 @@ from ayon_server.frontend.status_page import format_time
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__
 from setup.__main__ import run_setup
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 # ayon-python-api's VERSION_REGEX, matched in full (AYON-COMPAT §0.6).
 AYON_VERSION_REGEX = re.compile(
@@ -37,15 +35,6 @@ AYON_VERSION_REGEX = re.compile(
 )
 
 
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, and a client talking to it over ASGI."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-
 def unreachable(settings: Settings, **which: bool) -> Settings:
     """The same settings with PostgreSQL and/or Redis pointing at a closed port."""
     update = {}
@@ -54,12 +43,6 @@ def unreachable(settings: Settings, **which: bool) -> Settings:
     if which.get("redis"):
         update["redis_url"] = f"redis://127.0.0.1:{free_port()}/0"
     return settings.model_copy(update=update)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(settings)) as client:
-        yield client
 
 
 async def test_health_is_ok_even_while_postgresql_and_redis_are_down(settings: Settings) -> None:

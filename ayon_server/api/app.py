@@ -9,16 +9,18 @@ with backoff, and /api/ready reports what is missing.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import pkgutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
+from ayon_server.api import routes
 from ayon_server.api.access_log import AccessLogMiddleware
 from ayon_server.api.errors import install_error_handling
-from ayon_server.api.routes import health, info, status_page
 from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.log_partitions import LogPartitionKeeper
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
@@ -57,10 +59,23 @@ def create_app(
     )
     install_error_handling(app)
     app.add_middleware(AccessLogMiddleware)
-    app.include_router(health.router)
-    app.include_router(info.router)
-    app.include_router(status_page.router)
+    for router in discover_routers():
+        app.include_router(router)
     return app
+
+
+def discover_routers() -> list[APIRouter]:
+    """Every `router` in ayon_server.api.routes, in module-name order.
+
+    One module per resource: adding a resource is adding a module, not editing this factory.
+    """
+    routers = []
+    for module_info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routes.__name__}.{module_info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            routers.append(router)
+    return routers
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -23,3 +25,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash("no such user")
+
+
+def verify_or_waste_time(password_hash: str | None, password: str) -> bool:
+    """verify_password that takes as long for a missing user (no user-name probing by timing)."""
+    if password_hash is None:
+        verify_password(_dummy_hash(), password)
+        return False
+    return verify_password(password_hash, password)

@@ -1,0 +1,115 @@
+"""Who is calling: FastAPI dependencies for the current user and role checks.
+
+Accepted credentials (AYON-COMPAT §0.2): `Authorization: Bearer <64-hex session token>`,
+`Authorization: ApiKey <key>`, `X-Api-Key: <key>`, an `accessToken` cookie and a `?token=` query
+parameter (session tokens). `X-as-user` lets a service user act as another user.
+A missing or invalid credential is 401; a valid one lacking rights is 403 (the AYON client drops
+its token on any 401).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.auth.sessions import Session, SessionStore
+from ayon_server.auth.users import User, get_user, get_user_by_api_key
+from ayon_server.exceptions import ForbiddenException, UnauthorizedException
+from ayon_server.runtime import Runtime
+
+
+@dataclass
+class Caller:
+    """The authenticated user of a request and how they proved it."""
+
+    user: User
+    session: Session | None = None  # None when authenticated with an API key
+    impersonated_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+
+def session_store(runtime: Runtime) -> SessionStore:
+    return SessionStore(runtime.redis, runtime.settings.session_ttl)
+
+
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """(session token, api key) as the request presents them."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value, None
+    if scheme.lower() == "apikey" and value:
+        return None, value
+    if api_key := request.headers.get("x-api-key"):
+        return None, api_key.strip()
+    if token := request.cookies.get("accessToken") or request.query_params.get("token"):
+        return token, None
+    return None, None
+
+
+async def authenticate(request: Request, runtime: Runtime) -> Caller | None:
+    """The caller, None when no credential was sent; 401 when one was sent but is invalid."""
+    token, api_key = _credentials(request)
+    if token is None and api_key is None:
+        return None
+    if token is not None:
+        session = await session_store(runtime).get(token)
+        if session is None:
+            raise UnauthorizedException("Invalid or expired session token")
+        user = await get_user(runtime.db, session.user_name)
+        if user is None or not user.active:
+            await session_store(runtime).delete(token)
+            raise UnauthorizedException("The user of this session no longer exists or is inactive")
+        return Caller(user=user, session=session)
+
+    assert api_key is not None
+    user = await get_user_by_api_key(runtime.db, api_key)
+    if user is None or not user.active:
+        raise UnauthorizedException("Invalid API key")
+    caller = Caller(user=user)
+    if as_user := request.headers.get("x-as-user"):
+        if not user.is_service:
+            raise ForbiddenException("Only service users can act as another user (X-as-user)")
+        target = await get_user(runtime.db, as_user)
+        if target is None or not target.active:
+            raise ForbiddenException(f"Cannot act as {as_user!r}: no such active user")
+        caller = Caller(user=target, impersonated_by=user.name)
+    return caller
+
+
+async def optional_caller(request: Request, runtime: RuntimeDep) -> Caller | None:
+    caller = await authenticate(request, runtime)
+    request.state.caller = caller
+    return caller
+
+
+async def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    caller = await optional_caller(request, runtime)
+    if caller is None:
+        raise UnauthorizedException("Not logged in")
+    return caller
+
+
+async def manager_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if not caller.user.is_manager:
+        raise ForbiddenException("Managers only")
+    return caller
+
+
+async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if not caller.user.is_admin:
+        raise ForbiddenException("Administrators only")
+    return caller
+
+
+OptionalUser = Annotated[Caller | None, Depends(optional_caller)]
+CurrentUser = Annotated[Caller, Depends(current_caller)]
+ManagerUser = Annotated[Caller, Depends(manager_caller)]
+AdminUser = Annotated[Caller, Depends(admin_caller)]

@@ -1,0 +1,17 @@
+"""`GET /api/attributes`: attribute definitions (the client reads them after login)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ayon_server.api.auth import CurrentUser
+from ayon_server.attributes import list_attributes
+
+router = APIRouter(prefix="/api", tags=["Attributes"])
+
+
+@router.get("/attributes")
+async def get_attributes(_caller: CurrentUser) -> dict[str, Any]:
+    return {"attributes": list_attributes()}
