@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import asyncpg
 
 from ayon_server.auth.passwords import hash_password
+from ayon_server.auth.users import USER_NAME_RE
 from setup.database import SetupError
 
 log = logging.getLogger("setup")
-USER_NAME_RE = re.compile(r"^[a-zA-Z0-9_]([a-zA-Z0-9_.\-]*[a-zA-Z0-9_])?$")
 
 
 async def bootstrap_admin(conn: asyncpg.Connection, name: str, password: str) -> bool:
