@@ -54,6 +54,20 @@ class Redis:
     async def ttl(self, key: str) -> int:
         return await self.client.ttl(self.key(key))
 
+    async def ttl_many(self, keys: list[str]) -> list[int]:
+        """TTL of each key in one round trip (-1: no expiry, -2: no such key)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.ttl(self.key(key))
+            return list(await pipe.execute())
+
+    async def exists_many(self, keys: list[str]) -> list[bool]:
+        """Whether each key exists, in one round trip."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(self.key(key))
+            return [bool(n) for n in await pipe.execute()]
+
     async def incr(self, key: str, *, ttl: int | None = None) -> int:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.incr(self.key(key))

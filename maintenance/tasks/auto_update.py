@@ -1,0 +1,17 @@
+"""auto_update: fetch the update catalog and stage missing addons for the installer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
+
+
+class AutoUpdate(MaintenanceTask):
+    name = "auto_update"
+    title = "AutoUpdate"
+
+    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+        if ctx.config.update_catalog_url is None:
+            raise TaskSkipped("no update catalog configured")
+        raise TaskSkipped("addon installer not implemented yet")

@@ -1,0 +1,60 @@
+"""What every maintenance task shares: its context, its shape and the ways it can end early."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+if TYPE_CHECKING:
+    from ayon_server.runtime import Runtime
+    from maintenance.config import MaintenanceConfig
+
+# Topic of the one event each maintenance run writes.
+MAINTENANCE_TOPIC = "server.maintenance"
+
+
+class TaskSkipped(Exception):
+    """The task has nothing it can do yet (its domain does not exist); the message says why."""
+
+
+class MaintenanceInterrupted(Exception):
+    """The stop flag was set (shutdown); raised at a batch boundary so no batch is cut short."""
+
+
+@dataclass
+class TaskContext:
+    runtime: Runtime
+    config: MaintenanceConfig
+    # The run's reference time from the database clock: every cutoff is computed from it.
+    now: datetime
+    dry_run: bool = False
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # The run's own server.maintenance event, which clean_events must never delete.
+    run_event_id: str | None = None
+
+    def check_stop(self) -> None:
+        if self.stop_event.is_set():
+            raise MaintenanceInterrupted("interrupted by shutdown")
+
+
+class MaintenanceTask(ABC):
+    """One step of the procedure; `run` returns counts for the run's summary."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    @abstractmethod
+    async def run(self, ctx: TaskContext) -> dict[str, Any]: ...
+
+
+async def skip_project_cleanup(ctx: TaskContext) -> NoReturn:
+    """Skip a project clean-up, saying whether projects exist at all yet.
+
+    Checked on every run, so the reason changes by itself once a migration adds public.projects.
+    """
+    if await ctx.runtime.db.fetchval("SELECT to_regclass('public.projects')") is None:
+        raise TaskSkipped("no projects yet (public.projects does not exist)")
+    raise TaskSkipped("project clean-up is not implemented yet")

@@ -1,0 +1,31 @@
+"""clean_sites: delete client site records not seen for the site retention period.
+
+A site is a client installation (public.sites, upserted by GET /api/info); one that has not
+connected for `siteRetentionDays` is gone. A site connecting again during a batch keeps its row.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from ayon_server.sites.store import count_sites_not_seen_since, delete_sites_not_seen_since
+from maintenance.batching import run_in_batches
+from maintenance.tasks.base import MaintenanceTask, TaskContext
+
+
+class CleanSites(MaintenanceTask):
+    name = "clean_sites"
+    title = "Remove old site records"
+
+    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+        cutoff = ctx.now - timedelta(days=ctx.config.site_retention_days)
+        if ctx.dry_run:
+            return {"deleted": await count_sites_not_seen_since(ctx.runtime.db, cutoff)}
+
+        async def batch(conn: asyncpg.Connection, limit: int) -> int:
+            return await delete_sites_not_seen_since(conn, cutoff, limit)
+
+        return {"deleted": await run_in_batches(ctx, batch)}
