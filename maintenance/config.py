@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -124,6 +125,15 @@ class MaintenanceConfig(BaseModel):
 
     def task_enabled(self, name: str) -> bool:
         return self.tasks[name].enabled
+
+
+def next_run_at(config: MaintenanceConfig, now: datetime | None = None) -> datetime | None:
+    """When the schedule fires next (None while disabled), for replicas without the scheduler."""
+    if not config.enabled:
+        return None
+    return cron_trigger(config.schedule, config.timezone).get_next_fire_time(
+        None, now or datetime.now(UTC)
+    )
 
 
 def cron_trigger(schedule: str, timezone: str) -> CronTrigger:

@@ -320,7 +320,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
     assert "schedule" in page
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "does not run in this process" in page
+    assert "by the maintenance runner, not this process" in page
     assert "http://" not in page and "https://" not in page  # no external assets
 
 

@@ -6,10 +6,11 @@ every test can build its own app against its own database.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ayon_server.background.worker import WorkerGroup
 from ayon_server.config import Settings
@@ -40,6 +41,9 @@ class ServerState:
     workers: WorkerGroup = field(default_factory=WorkerGroup)
     scheduler: MaintenanceSchedulerHandle | None = None
     started_at: float = field(default_factory=time.monotonic)
+    # Set when the server shuts down: maintenance runs started over HTTP stop at a batch boundary.
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+    background_runs: set[asyncio.Task[Any]] = field(default_factory=set)
     # Why the lifespan startup failed, for serve() to report in one line.
     startup_error: str | None = None
 

@@ -170,11 +170,10 @@ def _workers_section(data: StatusPageData) -> str:
 
 
 def _next_run_text(data: StatusPageData) -> str:
-    if not data.scheduler_in_process:
-        return "the maintenance scheduler does not run in this process"
     if data.next_maintenance is None:
         return "not scheduled (maintenance disabled)"
-    return format_time(data.next_maintenance)
+    where = "" if data.scheduler_in_process else " (by the maintenance runner, not this process)"
+    return format_time(data.next_maintenance) + where
 
 
 def _maintenance_section(data: StatusPageData) -> str:

@@ -15,28 +15,34 @@ from ayon_server.api.state import ServerState
 from ayon_server.events.stream import EventModel
 from ayon_server.frontend.status_page import CheckView, StatusPageData, render_status_page
 from ayon_server.version import __version__
+from maintenance.config import load_config, next_run_at
+from maintenance.runner import last_run
 
 router = APIRouter(tags=["Frontend"])
-MAINTENANCE_TOPIC = "server.maintenance"
 
 
-async def _last_maintenance_run(state: ServerState) -> tuple[EventModel | None, str | None]:
-    """(event, None), or (None, why it could not be read)."""
+async def _maintenance_view(
+    state: ServerState,
+) -> tuple[EventModel | None, datetime | None, str | None]:
+    """(last run, next run, None), or (None, None, why they could not be read)."""
     if state.runtime is None:
-        return None, "server is starting"
+        return None, None, "server is starting"
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            return await state.runtime.events.latest(MAINTENANCE_TOPIC), None
-    except Exception as exc:
-        return None, describe_failure(exc)
+            last = await last_run(state.runtime)
+            if state.scheduler is not None:
+                return last, state.scheduler.next_run_time, None
+            # Another process schedules maintenance; its schedule is the same configuration.
+            return last, next_run_at(await load_config(state.runtime.db)), None
+    except Exception as exc:  # shown on the page: the page itself must always render
+        return None, None, describe_failure(exc)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def get_status_page(state: ServerStateDep) -> HTMLResponse:
-    readiness, (last_run, last_run_error) = await asyncio.gather(
-        check_readiness(state), _last_maintenance_run(state)
+    readiness, (last, next_run, maintenance_error) = await asyncio.gather(
+        check_readiness(state), _maintenance_view(state)
     )
-    scheduler = state.scheduler
     data = StatusPageData(
         version=__version__,
         hostname=socket.gethostname(),
@@ -44,10 +50,10 @@ async def get_status_page(state: ServerStateDep) -> HTMLResponse:
         ready=readiness.ready,
         checks=[CheckView(name, c.ok, c.detail) for name, c in readiness.checks.items()],
         workers=readiness.workers,
-        last_maintenance=last_run,
-        last_maintenance_error=last_run_error,
-        scheduler_in_process=scheduler is not None,
-        next_maintenance=scheduler.next_run_time if scheduler is not None else None,
+        last_maintenance=last,
+        last_maintenance_error=maintenance_error,
+        scheduler_in_process=state.scheduler is not None,
+        next_maintenance=next_run,
         generated_at=datetime.now(UTC),
     )
     return HTMLResponse(render_status_page(data), headers={"Cache-Control": "no-store"})

@@ -1,0 +1,164 @@
+"""Maintenance over HTTP (DESIGN §9): admin only, manual runs, live configuration changes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ayon_server.api.app import create_app
+from ayon_server.config import Settings
+from ayon_server.runtime import Runtime
+from maintenance.tasks import TASK_NAMES
+from tests.conftest import login, make_user, serving
+from tests.maintenance_helpers import lock_held_elsewhere, maintenance_events, wait_until
+
+ADMIN_ENDPOINTS = [
+    ("GET", "/api/maintenance", None),
+    ("POST", "/api/maintenance/run", {"tasks": ["clean_logs"]}),
+    ("GET", "/api/config/maintenance", None),
+    ("PATCH", "/api/config/maintenance", {"logRetentionDays": 3}),
+]
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
+    return await login(client, await make_user(runtime, isAdmin=True))
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ENDPOINTS)
+async def test_maintenance_endpoints_are_for_admins_only(
+    client: httpx.AsyncClient, runtime: Runtime, method: str, path: str, body: dict | None
+) -> None:
+    anonymous = await client.request(method, path, json=body)
+    assert anonymous.status_code == 401
+    artist = await login(client, await make_user(runtime, isManager=True))
+    forbidden = await client.request(method, path, json=body, headers=artist)
+    assert forbidden.status_code == 403
+    assert await runtime.db.fetchval("SELECT count(*) FROM public.config") == 0
+
+
+async def test_state_lists_the_tasks_in_order_with_the_next_run(
+    client: httpx.AsyncClient, admin: dict[str, str], clean_tables: None
+) -> None:
+    body = (await client.get("/api/maintenance", headers=admin)).json()
+    assert [t["name"] for t in body["tasks"]] == list(TASK_NAMES)
+    assert all(t["enabled"] for t in body["tasks"])
+    assert body["running"] is False
+    assert body["lastRun"] is None
+    assert body["nextRun"].endswith("03:00:00+00:00")
+
+
+async def test_a_manual_run_answers_202_and_is_tracked_as_one_event(
+    client: httpx.AsyncClient, admin: dict[str, str], runtime: Runtime, clean_tables: None
+) -> None:
+    response = await client.post(
+        "/api/maintenance/run", json={"tasks": ["clean_logs"], "dryRun": True}, headers=admin
+    )
+    assert response.status_code == 202
+    event_id = response.json()["id"]
+
+    async def finished() -> dict | None:
+        event = await runtime.events.get(event_id)
+        return event if event and event.status == "finished" else None
+
+    event = await wait_until(finished, what="the run to finish")
+    assert event.topic == "server.maintenance"
+    assert event.summary["trigger"] == "api"
+    assert event.summary["dryRun"] is True
+    assert [t["name"] for t in event.summary["tasks"]] == ["clean_logs"]
+
+    state = (await client.get("/api/maintenance", headers=admin)).json()
+    assert state["lastRun"]["id"] == event_id
+
+
+async def test_a_run_asked_for_while_another_holds_the_lock_is_409(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    runtime: Runtime,
+    settings: Settings,
+    clean_tables: None,
+) -> None:
+    async with lock_held_elsewhere(settings):
+        response = await client.post("/api/maintenance/run", json={}, headers=admin)
+        assert response.status_code == 409
+        assert "already in progress" in response.json()["detail"]
+        assert (await client.get("/api/maintenance", headers=admin)).json()["running"] is True
+    assert await maintenance_events(runtime.db) == []
+
+
+@pytest.mark.parametrize(
+    "body", [{"tasks": ["clean_everything"]}, {"dryRun": "sometimes"}, {"task": "clean_logs"}]
+)
+async def test_a_bad_run_request_is_400_and_runs_nothing(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    runtime: Runtime,
+    clean_tables: None,
+    body: dict,
+) -> None:
+    response = await client.post("/api/maintenance/run", json=body, headers=admin)
+    assert response.status_code == 400
+    assert response.json()["code"] == 400
+    assert await maintenance_events(runtime.db) == []
+
+
+async def test_configuration_round_trips_in_camel_case(
+    client: httpx.AsyncClient, admin: dict[str, str], clean_tables: None
+) -> None:
+    before = (await client.get("/api/config/maintenance", headers=admin)).json()
+    assert before["schedule"] == "0 3 * * *" and before["eventRetentionDays"] is None
+    patch = {
+        "schedule": "30 1 * * *",
+        "timezone": "Europe/Prague",
+        "logRetentionDays": 14,
+        "tasks": {"vacuum_db": {"enabled": False}},
+    }
+    after = await client.patch("/api/config/maintenance", json=patch, headers=admin)
+    assert after.status_code == 200
+    stored = (await client.get("/api/config/maintenance", headers=admin)).json()
+    assert stored == after.json()
+    assert stored["logRetentionDays"] == 14 and stored["tasks"]["vacuum_db"] == {"enabled": False}
+    state = (await client.get("/api/maintenance", headers=admin)).json()
+    assert {t["name"]: t["enabled"] for t in state["tasks"]}["vacuum_db"] is False
+
+
+@pytest.mark.parametrize(
+    ("patch", "named"),
+    [
+        ({"schedule": "every night"}, "schedule"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"vacuumMode": "deep"}, "vacuumMode"),
+        ({"logRetentionDays": 0}, "logRetentionDays"),
+        ({"retentionDays": 5}, "retentionDays"),
+        ({"tasks": {"clean_attic": {"enabled": False}}}, "clean_attic"),
+    ],
+)
+async def test_an_invalid_configuration_is_400_naming_the_key_and_changes_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], clean_tables: None, patch: dict, named: str
+) -> None:
+    before = (await client.get("/api/config/maintenance", headers=admin)).json()
+    response = await client.patch("/api/config/maintenance", json=patch, headers=admin)
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+    assert (await client.get("/api/config/maintenance", headers=admin)).json() == before
+
+
+async def test_a_change_made_on_one_replica_reaches_another_replicas_scheduler(
+    settings: Settings, runtime: Runtime, clean_tables: None
+) -> None:
+    scheduler_replica = create_app(settings, run_maintenance=True)
+    async with serving(scheduler_replica), serving(create_app(settings)) as api_replica:
+        scheduler = scheduler_replica.state.server.scheduler
+        assert scheduler.next_run_time.hour == 3
+
+        admin = await login(api_replica, await make_user(runtime, isAdmin=True))
+        response = await api_replica.patch(
+            "/api/config/maintenance", json={"schedule": "15 22 * * *"}, headers=admin
+        )
+        assert response.status_code == 200
+
+        async def rescheduled() -> bool:
+            when = scheduler.next_run_time
+            return when is not None and (when.hour, when.minute) == (22, 15)
+
+        await wait_until(rescheduled, timeout=20, what="the scheduler to pick up the change")
