@@ -181,7 +181,7 @@ async def task_runner(runtime: Runtime, name: str) -> int:
     if task.status != "finished":
         raise RuntimeError(f"{name} ended {task.status}: {task.error}")
     counts = task.result
-    return int(counts.get("deleted", 0)) + int(counts.get("partitionRows", 0))
+    return int(counts.get("deleted", 0)) + int(counts.get("maintenanceHistoryDeleted", 0))
 
 
 async def count(url: str, query: str) -> int:
