@@ -33,6 +33,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/retention.py
+	$(BIN)/python bench/log_collector.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -29,9 +29,11 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setLevel(settings.log_level.upper())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    # Records down to AYON_LOG_LEVEL_DB must be created for the log collector to store them.
+    root.setLevel(min(handler.level, logging.getLevelName(settings.log_level_db.upper())))
     # Library chatter stays at warning unless we debug.
     for noisy in ("asyncio", "apscheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
