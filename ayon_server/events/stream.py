@@ -1,8 +1,12 @@
-"""EventStream: dispatch, update and get events; every change is published on Redis.
+"""EventStream: dispatch, update, get and delete events; every change is published on Redis.
 
 Events live in public.events (AYON's shape, DESIGN §7). Each change is published on the
 `events` channel (prefixed) so websocket clients on every replica see it. A failed publish is
 logged, never turned into a failed write: the row is the source of truth.
+
+`insert_row` and `update_row` write without publishing, for callers that write inside their own
+transaction (enroll): they publish with `publish()` once it has committed, so no client hears of
+a change that was rolled back or cannot be read yet.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from redis.exceptions import RedisError
 
+from ayon_server.exceptions import BadRequestException, ConflictException
 from ayon_server.lib.postgres import Postgres
 from ayon_server.lib.redis import Redis
 
@@ -27,14 +32,24 @@ EventStatus = Literal["pending", "in_progress", "finished", "failed", "aborted",
 EVENT_STATUSES: tuple[str, ...] = EventStatus.__args__  # type: ignore[attr-defined]
 EVENTS_CHANNEL = "events"
 
-_COLUMNS = (
+COLUMNS = (
     "id, hash, topic, sender, sender_type, project_name, user_name, depends_on, status, "
     "retries, description, summary, payload, created_at, updated_at"
 )
+# Postgres for one-off statements (retried on a dropped connection), or a transaction's connection.
+Executor = Postgres | asyncpg.Connection
 
 
-class EventConflict(Exception):
+class EventConflict(ConflictException):
     """An event with this hash exists and reuse was not asked for."""
+
+
+class UnknownDependency(BadRequestException):
+    """dependsOn names an event that does not exist."""
+
+
+class EventInUse(ConflictException):
+    """Other events depend on this one (dependsOn), so it cannot be deleted."""
 
 
 class EventModel(BaseModel):
@@ -105,9 +120,73 @@ class EventStream:
         status: EventStatus = "finished",
         store: bool = True,
         reuse: bool = False,
-        conn: asyncpg.Connection | None = None,
     ) -> str:
-        """Create an event and return its 32-hex id."""
+        """Create an event, publish it and return its 32-hex id.
+
+        With store=False the event is only published (websocket clients see it, nothing is
+        kept). With reuse=True an event with the same hash is overwritten instead of a conflict.
+        """
+        fields: dict[str, Any] = {
+            "sender": sender,
+            "sender_type": sender_type,
+            "hash": hash,
+            "project": project,
+            "user": user,
+            "depends_on": depends_on,
+            "description": description,
+            "summary": summary,
+            "payload": payload,
+            "status": status,
+        }
+        if not store:
+            now = datetime.now().astimezone()
+            event_id = uuid.uuid4().hex
+            event = EventModel(
+                id=event_id,
+                hash=hash or event_id,
+                topic=topic,
+                sender=sender,
+                sender_type=sender_type,
+                project=project,
+                user=user,
+                depends_on=parse_event_id(depends_on).hex if depends_on else None,
+                status=status,
+                description=description,
+                summary=summary or {},
+                payload=payload or {},
+                created_at=now,
+                updated_at=now,
+            )
+            await self.publish(event, store=False)
+            return event.id
+        event = await self.insert_row(self.db, topic, reuse=reuse, **fields)
+        await self.publish(event)
+        return event.id
+
+    async def insert_row(
+        self,
+        db: Executor,
+        topic: str,
+        *,
+        sender: str | None = None,
+        sender_type: str | None = None,
+        hash: str | None = None,
+        project: str | None = None,
+        user: str | None = None,
+        depends_on: str | uuid.UUID | None = None,
+        description: str = "",
+        summary: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+        status: EventStatus = "finished",
+        reuse: bool = False,
+        skip_conflict: bool = False,
+    ) -> EventModel:
+        """Insert an event row without publishing it.
+
+        A duplicate hash raises EventConflict; with reuse=True the existing row is overwritten,
+        with skip_conflict=True EventConflict is raised without aborting the caller's
+        transaction (ON CONFLICT DO NOTHING, for callers that go on in the same transaction).
+        """
         event_id = uuid.uuid4()
         values = (
             event_id,
@@ -123,30 +202,8 @@ class EventStream:
             summary or {},
             payload or {},
         )
-        if not store:
-            now = datetime.now().astimezone()
-            await self._publish(
-                EventModel(
-                    id=event_id.hex,
-                    hash=values[1],
-                    topic=topic,
-                    sender=sender,
-                    sender_type=sender_type,
-                    project=project,
-                    user=user,
-                    depends_on=values[7].hex if values[7] else None,
-                    status=status,
-                    description=description,
-                    summary=values[10],
-                    payload=values[11],
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            return event_id.hex
-
-        on_conflict = (
-            """
+        if reuse:
+            on_conflict = """
             ON CONFLICT (hash) DO UPDATE SET
                 topic = EXCLUDED.topic, sender = EXCLUDED.sender,
                 sender_type = EXCLUDED.sender_type, project_name = EXCLUDED.project_name,
@@ -155,26 +212,26 @@ class EventStream:
                 summary = EXCLUDED.summary, payload = EXCLUDED.payload, retries = 0,
                 updated_at = now()
             """
-            if reuse
-            else ""
-        )
+        elif skip_conflict:
+            on_conflict = "ON CONFLICT (hash) DO NOTHING"
+        else:
+            on_conflict = ""
         query = f"""
             INSERT INTO public.events (id, hash, topic, sender, sender_type, project_name,
                 user_name, depends_on, status, description, summary, payload)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             {on_conflict}
-            RETURNING {_COLUMNS}
+            RETURNING {COLUMNS}
         """
         try:
-            if conn is not None:
-                row = await conn.fetchrow(query, *values)
-            else:
-                row = await self.db.fetchrow(query, *values)
+            row = await db.fetchrow(query, *values)
         except asyncpg.UniqueViolationError:
-            raise EventConflict(f"event with hash {values[1]!r} already exists") from None
-        event = EventModel.from_row(row)
-        await self._publish(event)
-        return event.id
+            row = None
+        except asyncpg.ForeignKeyViolationError:
+            raise UnknownDependency(f"dependsOn: event {values[7].hex} does not exist") from None
+        if row is None:
+            raise EventConflict(f"Event with hash {values[1]!r} already exists")
+        return EventModel.from_row(row)
 
     async def update(
         self,
@@ -185,20 +242,59 @@ class EventStream:
         summary: dict[str, Any] | None = None,
         payload: dict[str, Any] | None = None,
         sender: str | None = None,
+        sender_type: str | None = None,
         project: str | None = None,
         user: str | None = None,
         retries: int | None = None,
         progress: float | None = None,
         only_if_status: tuple[str, ...] | None = None,
-        conn: asyncpg.Connection | None = None,
     ) -> EventModel | None:
-        """Change the given fields; None when no such event (or its status did not match)."""
+        """Change the given fields and publish the change (with `progress`, which is not stored).
+
+        None when no such event (or its status did not match `only_if_status`).
+        """
+        event = await self.update_row(
+            self.db,
+            event_id,
+            status=status,
+            description=description,
+            summary=summary,
+            payload=payload,
+            sender=sender,
+            sender_type=sender_type,
+            project=project,
+            user=user,
+            retries=retries,
+            only_if_status=only_if_status,
+        )
+        if event is not None:
+            await self.publish(event, progress=progress)
+        return event
+
+    async def update_row(
+        self,
+        db: Executor,
+        event_id: str | uuid.UUID,
+        *,
+        status: EventStatus | None = None,
+        description: str | None = None,
+        summary: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+        sender: str | None = None,
+        sender_type: str | None = None,
+        project: str | None = None,
+        user: str | None = None,
+        retries: int | None = None,
+        only_if_status: tuple[str, ...] | None = None,
+    ) -> EventModel | None:
+        """Update the non-None fields without publishing; None when no row matched."""
         changes: dict[str, Any] = {
             "status": status,
             "description": description,
             "summary": summary,
             "payload": payload,
             "sender": sender,
+            "sender_type": sender_type,
             "project_name": project,
             "user_name": user,
             "retries": retries,
@@ -213,26 +309,36 @@ class EventStream:
             condition += f" AND status = ANY(${len(args)}::text[])"
         query = (
             f"UPDATE public.events SET {', '.join(assignments)} "
-            f"WHERE {condition} RETURNING {_COLUMNS}"
+            f"WHERE {condition} RETURNING {COLUMNS}"
         )
-        if conn is not None:
-            row = await conn.fetchrow(query, *args)
-        else:
-            row = await self.db.fetchrow(query, *args)
-        if row is None:
-            return None
-        event = EventModel.from_row(row)
-        await self._publish(event, progress=progress)
-        return event
+        row = await db.fetchrow(query, *args)
+        return EventModel.from_row(row) if row else None
 
-    async def get(self, event_id: str | uuid.UUID) -> EventModel | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_COLUMNS} FROM public.events WHERE id = $1", parse_event_id(event_id)
+    async def get(
+        self, event_id: str | uuid.UUID, *, db: Executor | None = None
+    ) -> EventModel | None:
+        """The event, read through `db` when given (a transaction's connection)."""
+        row = await (db or self.db).fetchrow(
+            f"SELECT {COLUMNS} FROM public.events WHERE id = $1", parse_event_id(event_id)
         )
         return EventModel.from_row(row) if row else None
 
-    async def _publish(self, event: EventModel, progress: float | None = None) -> None:
+    async def delete(self, event_id: str | uuid.UUID) -> bool:
+        """Delete one event; False when there was none. EventInUse when others depend on it."""
+        try:
+            status = await self.db.execute(
+                "DELETE FROM public.events WHERE id = $1", parse_event_id(event_id)
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise EventInUse("Other events depend on this event; delete them first") from None
+        return status != "DELETE 0"
+
+    async def publish(
+        self, event: EventModel, *, progress: float | None = None, store: bool = True
+    ) -> None:
+        """Tell every replica about this event (EventModel JSON, plus `store` and `progress`)."""
         message = event.model_dump(mode="json", by_alias=True)
+        message["store"] = store
         if progress is not None:
             message["progress"] = progress
         try:
@@ -243,7 +349,7 @@ class EventStream:
     async def latest(self, topic: str) -> EventModel | None:
         """The newest event of a topic (e.g. the last server.maintenance run)."""
         row = await self.db.fetchrow(
-            f"SELECT {_COLUMNS} FROM public.events WHERE topic = $1 "
+            f"SELECT {COLUMNS} FROM public.events WHERE topic = $1 "
             "ORDER BY created_at DESC LIMIT 1",
             topic,
         )

@@ -1,0 +1,109 @@
+"""Listing events for the web UI: filters and keyset pagination, newest first.
+
+Pages are cut on (created_at, id), so a page boundary never skips or repeats an event however
+many events share a timestamp, and deep pages cost the same as the first. The cursor is opaque to
+clients: base64 of the last event's position.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ayon_server.events.naming import topic_like_pattern
+from ayon_server.events.stream import COLUMNS, EventModel
+from ayon_server.exceptions import BadRequestException
+from ayon_server.lib.postgres import Postgres
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass
+class EventQuery:
+    """What to list. Each non-empty sequence matches any of its values; `*` in topics is a
+    wildcard. Times are compared with created_at; naive datetimes are taken as UTC."""
+
+    topics: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    projects: Sequence[str] = ()
+    users: Sequence[str] = ()
+    newer_than: datetime | None = None
+    older_than: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+@dataclass
+class EventPage:
+    events: list[EventModel] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def encode_cursor(created_at: datetime, event_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{event_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """(created_at, id) of the event a page ended with; 400 for anything we did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, event_id = raw.partition("|")
+        created_at = datetime.fromisoformat(moment)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, uuid.UUID(hex=event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequestException("Invalid cursor") from None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def list_events(db: Postgres, query: EventQuery) -> EventPage:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise BadRequestException(f"limit must be between 1 and {MAX_LIMIT}")
+    args: list[Any] = []
+    conditions: list[str] = []
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.topics:
+        patterns = [topic_like_pattern(topic) for topic in query.topics]
+        conditions.append(f"topic LIKE ANY({param(patterns)}::text[])")
+    if query.statuses:
+        conditions.append(f"status = ANY({param(list(query.statuses))}::text[])")
+    if query.projects:
+        conditions.append(f"project_name = ANY({param(list(query.projects))}::text[])")
+    if query.users:
+        conditions.append(f"user_name = ANY({param(list(query.users))}::text[])")
+    if query.newer_than is not None:
+        conditions.append(f"created_at > {param(_aware(query.newer_than))}")
+    if query.older_than is not None:
+        conditions.append(f"created_at < {param(_aware(query.older_than))}")
+    if query.cursor is not None:
+        created_at, event_id = decode_cursor(query.cursor)
+        conditions.append(f"(created_at, id) < ({param(created_at)}, {param(event_id)})")
+
+    where = " AND ".join(conditions) or "TRUE"
+    # One row more than asked tells whether there is a next page.
+    rows = await db.fetch(
+        f"SELECT {COLUMNS} FROM public.events WHERE {where} "
+        f"ORDER BY created_at DESC, id DESC LIMIT {param(query.limit + 1)}",
+        *args,
+    )
+    events = [EventModel.from_row(row) for row in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = events[-1]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return EventPage(events=events, next_cursor=next_cursor)
