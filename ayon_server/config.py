@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=30.0, gt=0)
     # How many days of log partitions are created ahead of today.
     log_partitions_ahead: int = Field(default=3, ge=1, le=60)
+    # Log records waiting for the database; beyond this the log collector drops and counts them.
+    log_queue_size: int = Field(default=10_000, ge=100, le=1_000_000)
     db_pool_max_size: int = Field(default=20, ge=2, le=500)
+    # Web actions: a launcher action still pending after this many seconds is failed by the
+    # action invalidator, which every replica runs this often (seconds).
+    action_timeout: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    action_invalidate_interval: float = Field(default=300.0, gt=0, le=24 * 3600)
 
     @field_validator("log_level", "log_level_db", "log_format", mode="before")
     @classmethod

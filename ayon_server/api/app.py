@@ -21,10 +21,14 @@ from fastapi import APIRouter, FastAPI
 from ayon_server.api import routes
 from ayon_server.api.access_log import AccessLogMiddleware
 from ayon_server.api.errors import install_error_handling
+from ayon_server.api.metrics_middleware import install_metrics
 from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
+from ayon_server.background.action_invalidator import ActionInvalidator
+from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partitions import LogPartitionKeeper
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.events.relay import EventRelay
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
@@ -37,7 +41,12 @@ SCHEDULER_SHARE = 0.8
 
 def server_workers(runtime: Runtime) -> list[BackgroundWorker]:
     """The background workers every server replica runs (DESIGN §8)."""
-    return [LogPartitionKeeper(runtime)]
+    return [
+        LogCollector(runtime),
+        LogPartitionKeeper(runtime),
+        ActionInvalidator(runtime),
+        EventRelay(runtime),
+    ]
 
 
 def create_app(
@@ -59,6 +68,7 @@ def create_app(
     )
     install_error_handling(app)
     app.add_middleware(AccessLogMiddleware)
+    install_metrics(app)
     for router in discover_routers():
         app.include_router(router)
     return app
@@ -124,6 +134,13 @@ async def _shutdown(state: ServerState, owns_runtime: bool) -> None:
     """Stop the scheduler, then the workers, then close connections; all within the timeout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + state.settings.shutdown_timeout
+    state.shutting_down.set()
+    if state.background_runs:
+        # Runs started over HTTP stop at their next batch boundary and record the interruption.
+        budget = state.settings.shutdown_timeout * SCHEDULER_SHARE
+        _, late = await asyncio.wait(state.background_runs, timeout=budget)
+        for run in late:
+            run.cancel()
     if state.scheduler is not None:
         # A running maintenance task stops at its next batch boundary and the scheduler records
         # the run as failed ("interrupted by shutdown"). It gets most of the time; the rest is

@@ -2,6 +2,10 @@
 
 A site is a client installation (public.sites, upserted by GET /api/info); one that has not
 connected for `siteRetentionDays` is gone. A site connecting again during a batch keeps its row.
+
+DESIGN §9 also removes a site's site-specific settings with it. None exist yet: no table refers
+to a site (addon site settings and per-site roots are not implemented), so the record is all
+there is to delete, and the result says so. Whoever adds such data deletes it in the same batch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from ayon_server.sites.store import count_sites_not_seen_since, delete_sites_not
 from maintenance.batching import run_in_batches
 from maintenance.tasks.base import MaintenanceTask, TaskContext
 
+SITE_DATA_NOTE = "none stored yet: only the site records are deleted"
+
 
 class CleanSites(MaintenanceTask):
     name = "clean_sites"
@@ -23,9 +29,11 @@ class CleanSites(MaintenanceTask):
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         cutoff = ctx.now - timedelta(days=ctx.config.site_retention_days)
         if ctx.dry_run:
-            return {"deleted": await count_sites_not_seen_since(ctx.runtime.db, cutoff)}
+            deleted = await count_sites_not_seen_since(ctx.runtime.db, cutoff)
+        else:
 
-        async def batch(conn: asyncpg.Connection, limit: int) -> int:
-            return await delete_sites_not_seen_since(conn, cutoff, limit)
+            async def batch(conn: asyncpg.Connection, limit: int) -> int:
+                return await delete_sites_not_seen_since(conn, cutoff, limit)
 
-        return {"deleted": await run_in_batches(ctx, batch)}
+            deleted = await run_in_batches(ctx, batch)
+        return {"deleted": deleted, "siteSpecificData": SITE_DATA_NOTE}
