@@ -93,7 +93,7 @@ async def test_tasks_whose_domain_does_not_exist_yet_are_skipped_with_a_reason(
         "clean_files",
         "clean_dead_links",
     ):
-        assert outcomes[name] == ("skipped", "no projects yet (public.projects does not exist)")
+        assert outcomes[name] == ("skipped", "project clean-up is not implemented yet")
     working = ("collect_metrics", "clean_logs", "clean_events", "clean_sessions", "clean_sites")
     assert {outcomes[name] for name in (*working, "vacuum_db")} == {("finished", None)}
     skipped = [name for name, (status, _) in outcomes.items() if status == "skipped"]

@@ -1,0 +1,80 @@
+"""Projects (AYON-COMPAT §4): list, read, create, change, delete.
+
+Who may do what: any logged-in user reads projects (this server has no per-project access
+groups); managers and admins create, change and delete them, as in AYON. Project names match
+^[a-zA-Z0-9_]{1,64}$ (400 otherwise) and are case-insensitive: `Demo` and `demo` are one project.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from ayon_server.api.auth import Caller, CurrentUser, ManagerUser
+from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.routes.events import sender_header
+from ayon_server.projects import store
+from ayon_server.projects.changes import Actor
+from ayon_server.projects.models import ProjectPatchModel, ProjectPostModel
+
+router = APIRouter(prefix="/api/projects", tags=["Projects"])
+
+
+def actor_of(caller: Caller, request: Request) -> Actor:
+    """The caller as the author of a change, with the x-sender headers of the request."""
+    return Actor(
+        user=caller.name,
+        is_manager=caller.user.is_manager,
+        is_admin=caller.user.is_admin,
+        is_service=caller.user.is_service,
+        sender=sender_header(request, "x-sender"),
+        sender_type=sender_header(request, "x-sender-type"),
+    )
+
+
+async def manager_actor(caller: ManagerUser, request: Request) -> Actor:
+    return actor_of(caller, request)
+
+
+ManagerActor = Annotated[Actor, Depends(manager_actor)]
+
+
+@router.get("")
+async def list_projects(
+    _caller: CurrentUser,
+    runtime: RuntimeDep,
+    active: Annotated[bool | None, Query()] = None,
+    library: Annotated[bool | None, Query()] = None,
+) -> dict[str, Any]:
+    projects = await store.list_projects(runtime.db, active=active, library=library)
+    return {"detail": f"{len(projects)} projects", "count": len(projects), "projects": projects}
+
+
+@router.post("", status_code=201, response_class=Response)
+async def create_project(
+    body: ProjectPostModel, actor: ManagerActor, runtime: RuntimeDep
+) -> Response:
+    await store.create_project(runtime.events, runtime.db, body, actor)
+    return Response(status_code=201)
+
+
+@router.get("/{project_name}")
+async def get_project(
+    project_name: str, _caller: CurrentUser, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return await store.get_project(runtime.db, project_name)
+
+
+@router.patch("/{project_name}", status_code=204, response_class=Response)
+async def update_project(
+    project_name: str, body: ProjectPatchModel, actor: ManagerActor, runtime: RuntimeDep
+) -> Response:
+    await store.update_project(runtime.events, runtime.db, project_name, body, actor)
+    return Response(status_code=204)
+
+
+@router.delete("/{project_name}", status_code=204, response_class=Response)
+async def delete_project(project_name: str, actor: ManagerActor, runtime: RuntimeDep) -> Response:
+    await store.delete_project(runtime.events, runtime.db, project_name, actor)
+    return Response(status_code=204)
