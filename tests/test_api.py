@@ -347,7 +347,6 @@ async def test_the_lifespan_stops_workers_and_leaves_a_given_runtime_open(
 async def test_the_server_runs_the_maintenance_scheduler_when_asked(
     runtime: Runtime, clean_tables: None
 ) -> None:
-    pytest.importorskip("maintenance.scheduler")
     # A schedule whose last fire is long past the missed-run grace period, so nothing runs now.
     soon = datetime.now(UTC) + timedelta(hours=2)
     await runtime.db.execute(
