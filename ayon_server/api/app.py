@@ -19,9 +19,10 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from ayon_server.api import routes
-from ayon_server.api.access_log import AccessLogMiddleware
+from ayon_server.api.access_log import log_request
 from ayon_server.api.errors import install_error_handling
-from ayon_server.api.metrics_middleware import install_metrics
+from ayon_server.api.metrics_middleware import http_metrics_observer, install_metrics
+from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.log_collector import LogCollector
@@ -67,8 +68,11 @@ def create_app(
         runtime=runtime,
     )
     install_error_handling(app)
-    app.add_middleware(AccessLogMiddleware)
-    install_metrics(app)
+    metrics = install_metrics(app)
+    app.add_middleware(
+        RequestObserverMiddleware,
+        observers=[log_request, http_metrics_observer(metrics.http)],
+    )
     for router in discover_routers():
         app.include_router(router)
     return app

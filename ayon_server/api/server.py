@@ -51,7 +51,7 @@ def run_app(app: FastAPI, settings: Settings) -> int:
         port=settings.http_listen_port,
         proxy_headers=True,
         log_config=None,  # keep the process-wide format (text or JSON) from logging_setup
-        access_log=False,  # AccessLogMiddleware logs requests without query strings
+        access_log=False,  # access_log.log_request logs requests without query strings
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",
