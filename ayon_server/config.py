@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://redis:6379/0"
     redis_key_prefix: str = Field(default="ayon", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
     storage_dir: str = "/storage"
+    # Largest project file upload (bytes); a bigger body is refused with 413.
+    max_upload_bytes: int = Field(default=1024**3, ge=1)
     admin_user: str | None = None
     admin_password: str | None = None
     log_level: LogLevel = "info"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -24,7 +25,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-class BackgroundWorker:
+class BackgroundWorker(ABC):
     """Subclass and implement `run()`; give each subclass a unique `name`."""
 
     name: str = "worker"
@@ -44,9 +45,9 @@ class BackgroundWorker:
         self._crashes_in_a_row = 0
         self._task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def run(self) -> None:
         """The worker's body; return to finish, raise to be restarted after a backoff."""
-        raise NotImplementedError
 
     def backoff_delay(self, crashes_in_a_row: int) -> float:
         return min(self.initial_backoff * 2 ** max(crashes_in_a_row - 1, 0), self.max_backoff)
@@ -146,9 +147,9 @@ class PeriodicWorker(BackgroundWorker):
             self.interval = interval
         self.last_tick_at: datetime | None = None
 
+    @abstractmethod
     async def tick(self) -> None:
         """One round of the job; an exception restarts the worker after a backoff."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         while True:

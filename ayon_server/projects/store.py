@@ -88,6 +88,11 @@ async def load_project_ref(db: Executor, name: str, *, lock: bool = False) -> Pr
     )
 
 
+async def project_names(db: Executor) -> list[str]:
+    """Every project's stored name, for the clean-ups that visit each project schema."""
+    return [row["name"] for row in await db.fetch("SELECT name FROM public.projects ORDER BY name")]
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat()
 
