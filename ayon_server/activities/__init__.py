@@ -1,0 +1,1 @@
+"""Activities (comments and the like) on project entities, with their references and files."""

@@ -1,0 +1,1 @@
+"""Project files: raw uploads stored under AYON_STORAGE_DIR, attached to activities by id."""
