@@ -6,7 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ayon_server.runtime import Runtime
@@ -50,11 +50,10 @@ class MaintenanceTask(ABC):
     async def run(self, ctx: TaskContext) -> dict[str, Any]: ...
 
 
-async def skip_project_cleanup(ctx: TaskContext) -> NoReturn:
-    """Skip a project clean-up, saying whether projects exist at all yet.
+async def require_projects(ctx: TaskContext) -> None:
+    """Skip a project clean-up while the projects domain does not exist in this database.
 
-    Checked on every run, so the reason changes by itself once a migration adds public.projects.
+    Checked on every run, so a task starts working by itself once a migration adds the table.
     """
     if await ctx.runtime.db.fetchval("SELECT to_regclass('public.projects')") is None:
         raise TaskSkipped("no projects yet (public.projects does not exist)")
-    raise TaskSkipped("project clean-up is not implemented yet")

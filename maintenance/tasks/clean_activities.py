@@ -20,9 +20,7 @@ from ayon_server.entities.registry import ENTITY_TYPES, EntityType
 from ayon_server.exceptions import NotFoundException
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 from maintenance.batching import rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
-
-NO_PROJECTS = "no projects yet (public.projects does not exist)"
+from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
 
 
 def _gone_origins(project: ProjectRef, entity_type: EntityType) -> str:
@@ -123,8 +121,7 @@ class CleanActivities(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         db = ctx.runtime.db
-        if await db.fetchval("SELECT to_regclass('public.projects')") is None:
-            raise TaskSkipped(NO_PROJECTS)
+        await require_projects(ctx)
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)
         result = {"deleted": 0, "filesUnattached": 0, "originsMarkedGone": 0, "projects": 0}
         for name in await project_names(db):

@@ -26,9 +26,7 @@ from ayon_server.exceptions import NotFoundException
 from ayon_server.files.store import file_path, project_files_dir
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 from maintenance.batching import batch_boundary, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
-
-NO_PROJECTS = "no projects yet (public.projects does not exist)"
+from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
 
 
 def _unattached(project: ProjectRef) -> str:
@@ -143,8 +141,7 @@ class CleanFiles(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         db = ctx.runtime.db
-        if await db.fetchval("SELECT to_regclass('public.projects')") is None:
-            raise TaskSkipped(NO_PROJECTS)
+        await require_projects(ctx)
         cutoff = ctx.now - timedelta(hours=ctx.config.file_grace_hours)
         result = {"deleted": 0, "bytes": 0, "orphanFilesDeleted": 0, "orphanBytes": 0}
         for name in await project_names(db):

@@ -16,7 +16,7 @@ import asyncpg
 from ayon_server.exceptions import NotFoundException
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 from maintenance.batching import Batch, rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
+from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
 
 # Cleans one project (by name) and returns how many rows it deleted, or would delete.
 ProjectCleanup = Callable[[str], Awaitable[int]]
@@ -24,8 +24,7 @@ ProjectCleanup = Callable[[str], Awaitable[int]]
 
 async def clean_every_project(ctx: TaskContext, clean: ProjectCleanup) -> dict[str, Any]:
     """Run `clean` for each project; {"deleted", "projects"} for the run's summary."""
-    if await ctx.runtime.db.fetchval("SELECT to_regclass('public.projects')") is None:
-        raise TaskSkipped("no projects yet (public.projects does not exist)")
+    await require_projects(ctx)
     deleted = projects = 0
     for name in await project_names(ctx.runtime.db):
         ctx.check_stop()

@@ -21,9 +21,8 @@ from ayon_server.entities.registry import ENTITY_TYPES
 from ayon_server.exceptions import NotFoundException
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 from maintenance.batching import run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
+from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
 
-NO_PROJECTS = "no projects yet (public.projects does not exist)"
 REFERRING_TABLES = tuple(t.table for t in ENTITY_TYPES.values() if t.has_thumbnail)
 
 
@@ -98,8 +97,7 @@ class CleanThumbnails(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         db = ctx.runtime.db
-        if await db.fetchval("SELECT to_regclass('public.projects')") is None:
-            raise TaskSkipped(NO_PROJECTS)
+        await require_projects(ctx)
         cutoff = ctx.now - timedelta(hours=ctx.config.thumbnail_grace_hours)
         result = {"deleted": 0, "bytes": 0, "projects": 0}
         for name in await project_names(db):
