@@ -289,3 +289,15 @@ def test_the_placeholder_is_a_png() -> None:
     assert PLACEHOLDER_PNG.startswith(b"\x89PNG\r\n\x1a\n") and PLACEHOLDER_PNG.endswith(
         b"IEND\xaeB`\x82"
     )
+
+
+async def test_an_entity_cannot_point_at_a_thumbnail_that_does_not_exist(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    folder_id = (await hierarchy(client, project))["folder"]
+    url = f"/api/projects/{project.name}/folders/{folder_id}"
+    missing = uuid.uuid4().hex
+    response = await client.patch(url, json={"thumbnailId": missing}, headers=project.headers)
+    assert response.status_code == 404
+    assert missing in response.json()["detail"]
+    assert (await client.get(url, headers=project.headers)).json()["thumbnailId"] is None

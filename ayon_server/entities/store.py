@@ -121,6 +121,18 @@ async def _check_reference(
     return row
 
 
+async def _check_thumbnail(
+    conn: asyncpg.Connection, project: ProjectRef, thumbnail_id: uuid.UUID
+) -> None:
+    """The thumbnail must exist; FOR KEY SHARE keeps clean_thumbnails (which locks its
+    candidates FOR UPDATE SKIP LOCKED) from deleting it before this transaction commits."""
+    found = await conn.fetchval(
+        f"SELECT 1 FROM {project.table('thumbnails')} WHERE id = $1 FOR KEY SHARE", thumbnail_id
+    )
+    if found is None:
+        raise NotFoundException(f"Thumbnail {thumbnail_id.hex} not found")
+
+
 def _check_subtype(project: ProjectRef, entity_type: EntityType, value: str | None) -> str:
     """folder_type / task_type: one the project defines; its first one when not given."""
     assert entity_type.subtype is not None
@@ -200,6 +212,8 @@ async def _resolve(
     for key in _ID_FIELDS & values.keys():
         if values[key] is not None:
             values[key] = parse_entity_id(values[key])
+    if values.get("thumbnail_id") is not None:
+        await _check_thumbnail(conn, project, values["thumbnail_id"])
     parent_path: str | None = None
     for reference in entity_type.references:
         value = values.get(reference.name)
