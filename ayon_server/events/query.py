@@ -7,8 +7,6 @@ clients: base64 of the last event's position.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 from ayon_server.events.naming import topic_like_pattern
 from ayon_server.events.stream import COLUMNS, EventModel
 from ayon_server.exceptions import BadRequestException
+from ayon_server.lib.keyset import decode_cursor, encode_cursor
 from ayon_server.lib.postgres import Postgres
 
 DEFAULT_LIMIT = 100
@@ -45,21 +44,14 @@ class EventPage:
     next_cursor: str | None = None
 
 
-def encode_cursor(created_at: datetime, event_id: str) -> str:
-    raw = f"{created_at.isoformat()}|{event_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_event_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """(created_at, id) of the event a page ended with; 400 for anything we did not issue."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, event_id = raw.partition("|")
-        created_at = datetime.fromisoformat(moment)
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
+        created_at, event_id = decode_cursor(cursor)
+        if not isinstance(event_id, str):
+            raise ValueError("invalid cursor")
         return created_at, uuid.UUID(hex=event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise BadRequestException("Invalid cursor") from None
 
 
@@ -91,7 +83,7 @@ async def list_events(db: Postgres, query: EventQuery) -> EventPage:
     if query.older_than is not None:
         conditions.append(f"created_at < {param(_aware(query.older_than))}")
     if query.cursor is not None:
-        created_at, event_id = decode_cursor(query.cursor)
+        created_at, event_id = decode_event_cursor(query.cursor)
         conditions.append(f"(created_at, id) < ({param(created_at)}, {param(event_id)})")
 
     where = " AND ".join(conditions) or "TRUE"

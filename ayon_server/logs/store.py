@@ -8,8 +8,6 @@ and the pool encodes JSONB as text.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any, get_args
 import asyncpg
 
 from ayon_server.config import LogLevel
+from ayon_server.lib.keyset import decode_cursor, encode_cursor
 from ayon_server.lib.postgres import CONNECTION_ERRORS, Postgres
 from ayon_server.logs.collector import LOG_COLUMNS, LogEntry
 
@@ -146,20 +145,10 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def encode_cursor(created_at: datetime, log_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), log_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_log_cursor(cursor: str) -> tuple[datetime, int]:
     """(created_at, id) of the last record of the previous page; ValueError if it is not ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, log_id = json.loads(raw)
-        created_at = datetime.fromisoformat(moment)
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if created_at.tzinfo is None or not isinstance(log_id, int) or isinstance(log_id, bool):
+    created_at, log_id = decode_cursor(cursor)
+    if not isinstance(log_id, int):
         raise ValueError("invalid cursor")
     return created_at, log_id
 

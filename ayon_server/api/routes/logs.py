@@ -12,7 +12,7 @@ from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.config import LogLevel
 from ayon_server.exceptions import BadRequestException
-from ayon_server.logs.store import LogFilter, decode_cursor, list_logs
+from ayon_server.logs.store import LogFilter, decode_log_cursor, list_logs
 
 router = APIRouter(prefix="/api/logs", tags=["Logs"])
 
@@ -87,7 +87,7 @@ async def get_logs(
         before=before,
     )
     try:
-        key = decode_cursor(cursor) if cursor is not None else None
+        key = decode_log_cursor(cursor) if cursor is not None else None
     except ValueError:
         raise BadRequestException("Invalid cursor: pass a nextCursor of this endpoint") from None
     page = await list_logs(runtime.db, query, limit=limit, cursor=key)
