@@ -34,6 +34,7 @@ format: install
 bench: install
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/log_collector.py
+	$(BIN)/python bench/domain_cleanup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
