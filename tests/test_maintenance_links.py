@@ -211,3 +211,67 @@ async def test_a_project_without_garbage_keeps_all_its_links(
 
     assert result["deleted"] == 0
     assert await link_ids(runtime, project) == kept
+
+
+async def test_links_of_versions_deleted_by_a_cascade_from_their_product_are_dead(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    project = await new_project(client, runtime)
+    ids = await hierarchy(client, project)
+    chair = await create(client, project, "folder", name="chair", folderType="Asset")
+    kept = {await api_link(client, project, "breakdown", ids["folder"], chair)}
+    await put_link_type(client, project, "uses|version|folder")
+    await put_link_type(client, project, "uses|representation|folder")
+    doomed = {
+        await api_link(client, project, "uses|version|folder", ids["version"], chair),
+        await api_link(client, project, "uses|representation|folder", ids["representation"], chair),
+    }
+    response = await client.delete(
+        f"/api/projects/{project.name}/products/{ids['product']}", headers=project.headers
+    )
+    assert response.status_code == 204
+    assert await link_ids(runtime, project) == kept | doomed
+
+    dry = await run_task(runtime, "clean_dead_links", dry_run=True)
+    result = await run_task(runtime, "clean_dead_links")
+
+    assert dry["deleted"] == result["deleted"] == len(doomed)
+    assert await link_ids(runtime, project) == kept
+
+
+async def test_a_link_written_before_its_entity_is_kept(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    project = await new_project(client, runtime)
+    ids = await hierarchy(client, project)
+    await put_link_type(client, project, "keep|folder|folder")
+    later = uuid.uuid4()
+    link = await sql_link(runtime, project, "keep|folder|folder", ids["folder"], later.hex)
+    await runtime.db.execute(
+        f"INSERT INTO {quoted_schema(project.name)}.folders (id, name, folder_type, path, status) "
+        "VALUES ($1, 'later', 'Asset', 'later', 'Not ready')",
+        later,
+    )
+
+    result = await run_task(runtime, "clean_dead_links")
+
+    assert result["deleted"] == 0
+    assert link in await link_ids(runtime, project)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_a_run_with_no_entity_deleted_does_not_read_the_links(
+    client: httpx.AsyncClient, runtime: Runtime, dry_run: bool
+) -> None:
+    seeded = await seed(client, runtime)
+    await run_task(runtime, "clean_dead_links")
+    schema = quoted_schema(seeded.project.name)
+    # Renamed away, the links table fails any statement that would read it.
+    await runtime.db.execute(f"ALTER TABLE {schema}.links RENAME TO links_away")
+    try:
+        result = await run_task(runtime, "clean_dead_links", dry_run=dry_run)
+    finally:
+        await runtime.db.execute(f"ALTER TABLE {schema}.links_away RENAME TO links")
+
+    assert result["deleted"] == 0
+    assert await link_ids(runtime, seeded.project) == seeded.kept | seeded.of_missing_types

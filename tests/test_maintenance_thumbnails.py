@@ -180,3 +180,62 @@ async def test_a_thumbnail_a_writer_holds_locked_is_skipped_without_waiting_and_
 
     assert result["deleted"] == 4
     assert await existing_thumbnails(runtime, seeded.name) == seeded.survivors | {held}
+
+
+async def candidates(runtime: Runtime, project: str) -> set[str]:
+    rows = await runtime.db.fetch(
+        f"SELECT thumbnail_id FROM {quoted_schema(project)}.thumbnail_candidates"
+    )
+    return {row["thumbnail_id"].hex for row in rows}
+
+
+async def test_a_thumbnail_replaced_over_patch_becomes_a_candidate_again_and_is_cleaned(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    project = await new_project(client, runtime)
+    folder_url = (
+        f"/api/projects/{project.name}/folders/{(await hierarchy(client, project))['folder']}"
+    )
+    first = await add_thumbnail(runtime, project.name, age_hours=OLD, size=10)
+    response = await client.patch(folder_url, json={"thumbnailId": first}, headers=project.headers)
+    assert response.status_code == 204, response.text
+    assert await clean_thumbnails(runtime) == {
+        "deleted": 0,
+        "bytes": 0,
+        "projects": len(await project_names(runtime.db)),
+    }
+    assert await candidates(runtime, project.name) == set()
+    second = await add_thumbnail(runtime, project.name, age_hours=OLD, size=20)
+
+    response = await client.patch(folder_url, json={"thumbnailId": second}, headers=project.headers)
+    assert response.status_code == 204, response.text
+
+    assert await candidates(runtime, project.name) == {first, second}
+    result = await clean_thumbnails(runtime)
+    assert result["deleted"] == 1 and result["bytes"] == 10
+    assert await existing_thumbnails(runtime, project.name) == {second}
+    assert await candidates(runtime, project.name) == set()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_a_run_without_candidates_does_not_read_the_thumbnails(
+    client: httpx.AsyncClient, runtime: Runtime, dry_run: bool
+) -> None:
+    seeded = await seeded_project(client, runtime, garbage=3)
+    # Past the grace period, every candidate is settled by one run.
+    await runtime.db.execute(
+        f"UPDATE {quoted_schema(seeded.name)}.thumbnails SET created_at = now() - interval '3 days'"
+    )
+    await clean_thumbnails(runtime)
+    assert await candidates(runtime, seeded.name) == set()
+    referenced = await existing_thumbnails(runtime, seeded.name)
+    schema = quoted_schema(seeded.name)
+    # Renamed away, the thumbnails table fails any statement that would read it.
+    await runtime.db.execute(f"ALTER TABLE {schema}.thumbnails RENAME TO thumbnails_away")
+    try:
+        result = await clean_thumbnails(runtime, dry_run=dry_run)
+    finally:
+        await runtime.db.execute(f"ALTER TABLE {schema}.thumbnails_away RENAME TO thumbnails")
+
+    assert result["deleted"] == 0
+    assert await existing_thumbnails(runtime, seeded.name) == referenced

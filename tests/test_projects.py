@@ -30,6 +30,8 @@ PROJECT_TABLES = {
     "activities",
     "activity_references",
     "files",
+    "deleted_entities",
+    "thumbnail_candidates",
 }
 # DESIGN §7: columns operators' scripts rely on (CONTRACT).
 CONTRACT_COLUMNS = {

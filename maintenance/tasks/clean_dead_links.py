@@ -1,44 +1,91 @@
 """clean_dead_links: delete links whose input or output entity no longer exists.
 
-References are polymorphic: each link type names the tables its input and output live in, so
-the links are checked type by type, each against those two tables by primary key. Links of a
-link type that no longer exists are clean_links' business and are left alone here.
+References are polymorphic, so the database cannot cascade them; instead triggers record, in the
+project's `deleted_entities`, every id a link may point at but no entity has: each deleted
+entity (cascades and plain SQL included) and each link end that named no entity when the link
+was written (migration 0005). A run takes those ids a batch at a time, deletes the links that
+point at them through links(input_id) / links(output_id), and consumes the batch in the same
+short transaction: the cost follows the garbage, not the number of links, and a run with
+nothing recorded does not read the links at all.
 
-A pass walks the links of a type once, in the order of their unique index (link_type, input_id,
-output_id), resuming each batch after the last link it deleted, so no batch re-reads links an
-earlier one found alive.
+An id is checked again before its links go, so links written before their entities (an import
+in the "wrong" order) survive. Links of a link type that no longer exists are clean_links'
+business and are left alone here; the id is consumed all the same.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import asyncpg
 
 from ayon_server.entities.registry import ENTITY_TYPES
 from ayon_server.projects.store import ProjectRef, load_project_ref
-from maintenance.batching import Batch, run_in_batches
+from maintenance.batching import rows_affected, run_in_batches
 from maintenance.tasks.base import MaintenanceTask, TaskContext
 from maintenance.tasks.clean_links import clean_every_project
 
-# Before every (input_id, output_id): a link never joins an entity to itself.
-_START = (uuid.UUID(int=0), uuid.UUID(int=0))
 
+def _gone(project: ProjectRef, column: str) -> str:
+    """Condition: the id in `column` belongs to no entity.
 
-def _dead(project: ProjectRef, input_type: str, output_type: str) -> str:
-    """The condition a link `l` of this type is dead under.
-
-    Correlated scalar subqueries, not NOT EXISTS: under an OR, PostgreSQL may turn NOT EXISTS
-    into a hashed subplan that reads the whole entity table on every batch; these stay
-    primary-key probes for just the links a batch looks at.
+    Correlated scalar subqueries, not NOT EXISTS: over a batch of thousands of ids PostgreSQL
+    may turn NOT EXISTS into a hashed anti-join that reads a whole entity table per batch;
+    these stay one primary-key probe per table.
     """
-    inputs = project.table(ENTITY_TYPES[input_type].table)
-    outputs = project.table(ENTITY_TYPES[output_type].table)
-    return f"""(
-        (SELECT true FROM {inputs} e WHERE e.id = l.input_id) IS NULL
-        OR (SELECT true FROM {outputs} e WHERE e.id = l.output_id) IS NULL
-    )"""
+    return " AND ".join(
+        f"(SELECT true FROM {project.table(t.table)} e WHERE e.id = {column}) IS NULL"
+        for t in ENTITY_TYPES.values()
+    )
+
+
+def _dead_links_sql(project: ProjectRef, gone: str) -> str:
+    """Ids of the links of existing types that point at an id of the relation `gone`.
+
+    A UNION of two index joins rather than one OR, which PostgreSQL can only answer by reading
+    every link.
+    """
+    links, link_types = project.table("links"), project.table("link_types")
+    return f"""
+        SELECT l.id FROM {links} l JOIN {gone} g ON l.input_id = g.entity_id
+        WHERE EXISTS (SELECT 1 FROM {link_types} t WHERE t.name = l.link_type)
+        UNION
+        SELECT l.id FROM {links} l JOIN {gone} g ON l.output_id = g.entity_id
+        WHERE EXISTS (SELECT 1 FROM {link_types} t WHERE t.name = l.link_type)
+    """
+
+
+def _count_sql(project: ProjectRef) -> str:
+    recorded = project.table("deleted_entities")
+    return f"""
+        WITH gone AS (
+            SELECT d.entity_id FROM {recorded} d WHERE {_gone(project, "d.entity_id")}
+        )
+        SELECT count(*) FROM ({_dead_links_sql(project, "gone")}) dead
+    """
+
+
+def _consume_sql(project: ProjectRef) -> str:
+    """$1 batch size: take that many recorded ids out of the table."""
+    recorded = project.table("deleted_entities")
+    return f"""
+        DELETE FROM {recorded}
+        WHERE entity_id IN (
+            SELECT entity_id FROM {recorded} ORDER BY entity_id LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        RETURNING entity_id
+    """
+
+
+def _delete_sql(project: ProjectRef) -> str:
+    """$1 consumed ids: delete the links of those that belong to no entity."""
+    return f"""
+        WITH gone AS (
+            SELECT u.entity_id FROM unnest($1::uuid[]) AS u(entity_id)
+            WHERE {_gone(project, "u.entity_id")}
+        )
+        DELETE FROM {project.table("links")} WHERE id IN ({_dead_links_sql(project, "gone")})
+    """
 
 
 class CleanDeadLinks(MaintenanceTask):
@@ -47,55 +94,28 @@ class CleanDeadLinks(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         async def clean(project_name: str) -> int:
-            async with ctx.runtime.db.transaction() as conn:
-                project = await load_project_ref(conn, project_name)
-                link_types = await conn.fetch(
-                    "SELECT name, input_type, output_type "
-                    f"FROM {project.table('link_types')} ORDER BY name"
-                )
-                if ctx.dry_run:
-                    total = 0
-                    for lt in link_types:
-                        total += await conn.fetchval(
-                            f"SELECT count(*) FROM {project.table('links')} l "
-                            f"WHERE l.link_type = $1 AND "
-                            + _dead(project, lt["input_type"], lt["output_type"]),
-                            lt["name"],
-                        )
-                    return total
+            if ctx.dry_run:
+                async with ctx.runtime.db.transaction() as conn:
+                    project = await load_project_ref(conn, project_name, lock=True)
+                    if not await conn.fetchval(
+                        f"SELECT EXISTS (SELECT 1 FROM {project.table('deleted_entities')})"
+                    ):
+                        return 0  # without reading a single link
+                    return await conn.fetchval(_count_sql(project))
             deleted = 0
-            for lt in link_types:
-                batch = _delete_batch(project_name, lt["name"], lt["input_type"], lt["output_type"])
-                deleted += await run_in_batches(ctx, batch)
+
+            async def batch(conn: asyncpg.Connection, limit: int) -> int:
+                nonlocal deleted
+                # The project lock keeps the schema from being dropped under the batch.
+                project = await load_project_ref(conn, project_name, lock=True)
+                consumed = [
+                    row["entity_id"] for row in await conn.fetch(_consume_sql(project), limit)
+                ]
+                if consumed:
+                    deleted += rows_affected(await conn.execute(_delete_sql(project), consumed))
+                return len(consumed)
+
+            await run_in_batches(ctx, batch)
             return deleted
 
         return await clean_every_project(ctx, clean)
-
-
-def _delete_batch(project_name: str, link_type: str, input_type: str, output_type: str) -> Batch:
-    cursor = _START
-
-    async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        nonlocal cursor
-        project = await load_project_ref(conn, project_name, lock=True)
-        links = project.table("links")
-        rows = await conn.fetch(
-            f"""
-            WITH dead AS (
-                SELECT l.id FROM {links} l
-                WHERE l.link_type = $1 AND (l.input_id, l.output_id) > ($2::uuid, $3::uuid)
-                  AND {_dead(project, input_type, output_type)}
-                ORDER BY l.input_id, l.output_id
-                LIMIT $4
-            )
-            DELETE FROM {links} WHERE id IN (SELECT id FROM dead) RETURNING input_id, output_id
-            """,
-            link_type,
-            *cursor,
-            limit,
-        )
-        if rows:
-            cursor = max((row["input_id"], row["output_id"]) for row in rows)
-        return len(rows)
-
-    return batch
