@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from ayon_server.exceptions import NotFoundException
+from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 
 if TYPE_CHECKING:
     from ayon_server.runtime import Runtime
@@ -57,3 +61,15 @@ async def require_projects(ctx: TaskContext) -> None:
     """
     if await ctx.runtime.db.fetchval("SELECT to_regclass('public.projects')") is None:
         raise TaskSkipped("no projects yet (public.projects does not exist)")
+
+
+async def existing_projects(ctx: TaskContext) -> AsyncIterator[ProjectRef]:
+    """Each project a clean-up visits, skipping one deleted while the others were visited."""
+    await require_projects(ctx)
+    for name in await project_names(ctx.runtime.db):
+        ctx.check_stop()
+        try:
+            project = await load_project_ref(ctx.runtime.db, name)
+        except NotFoundException:
+            continue
+        yield project

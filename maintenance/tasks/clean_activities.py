@@ -17,10 +17,9 @@ from typing import Any
 import asyncpg
 
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType
-from ayon_server.exceptions import NotFoundException
-from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
+from ayon_server.projects.store import ProjectRef
 from maintenance.batching import rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
+from maintenance.tasks.base import MaintenanceTask, TaskContext, existing_projects
 
 
 def _gone_origins(project: ProjectRef, entity_type: EntityType) -> str:
@@ -120,15 +119,9 @@ class CleanActivities(MaintenanceTask):
     title = "Clean-up activities"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        db = ctx.runtime.db
-        await require_projects(ctx)
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)
         result = {"deleted": 0, "filesUnattached": 0, "originsMarkedGone": 0, "projects": 0}
-        for name in await project_names(db):
-            try:
-                project = await load_project_ref(db, name)
-            except NotFoundException:
-                continue  # deleted while we were visiting the others
+        async for project in existing_projects(ctx):
             result["projects"] += 1
             if ctx.dry_run:
                 result["deleted"] += await _count(ctx, project, cutoff)

@@ -24,9 +24,9 @@ import asyncpg
 
 from ayon_server.exceptions import NotFoundException
 from ayon_server.files.store import file_path, project_files_dir
-from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
+from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import batch_boundary, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
+from maintenance.tasks.base import MaintenanceTask, TaskContext, existing_projects
 
 
 def _unattached(project: ProjectRef) -> str:
@@ -140,15 +140,9 @@ class CleanFiles(MaintenanceTask):
     title = "Clean-up unused files"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        db = ctx.runtime.db
-        await require_projects(ctx)
         cutoff = ctx.now - timedelta(hours=ctx.config.file_grace_hours)
         result = {"deleted": 0, "bytes": 0, "orphanFilesDeleted": 0, "orphanBytes": 0}
-        for name in await project_names(db):
-            try:
-                project = await load_project_ref(db, name)
-            except NotFoundException:
-                continue  # deleted while we were visiting the others
+        async for project in existing_projects(ctx):
             await _clean_records(ctx, project, cutoff, result)
         await _clean_storage(ctx, cutoff.timestamp(), result)
         return result
