@@ -2,7 +2,8 @@
 
 Lookups ignore case (the schema is named after the lowercased name) and go through the unique
 index on public.project_schema_name(name). Creating a project inserts its row, creates its
-schema from the migration-managed template and deploys its link types in one transaction;
+schema with public.create_project_schema (the template, whose full text is in the migration
+setup/migrations/README.md names) and deploys its link types in one transaction;
 deleting drops the row and the schema in one transaction, so a failure leaves nothing behind.
 
 Entity writes hold a FOR KEY SHARE lock on the project row for their transaction

@@ -3,10 +3,11 @@
 References are polymorphic, so the database cannot cascade them; instead triggers record, in the
 project's `deleted_entities`, every id a link may point at but no entity has: each deleted
 entity (cascades and plain SQL included) and each link end that named no entity when the link
-was written (migration 0005). A run takes those ids a batch at a time, deletes the links that
-point at them through links(input_id) / links(output_id), and consumes the batch in the same
-short transaction: the cost follows the garbage, not the number of links, and a run with
-nothing recorded does not read the links at all.
+was written (they are part of the project schema template: setup/migrations/README.md). A run
+takes those ids a batch at a time, deletes the links that point at them through
+links(input_id) / links(output_id), and consumes the batch in the same short transaction: the
+cost follows the garbage, not the number of links, and a run with nothing recorded does not
+read the links at all.
 
 An id is checked again before its links go, so links written before their entities (an import
 in the "wrong" order) survive. Links of a link type that no longer exists are clean_links'

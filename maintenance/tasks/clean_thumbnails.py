@@ -2,9 +2,10 @@
 
 A thumbnail is referenced by the `thumbnail_id` of a folder, task, version or workfile
 (projects carry no thumbnail of their own here). Only the project's `thumbnail_candidates` are
-looked at: triggers (migration 0005) record every new thumbnail and every thumbnail an entity
-stopped referring to, so a run costs what the candidates cost, not what all thumbnails cost,
-and a run without candidates does not read the thumbnails at all.
+looked at: triggers (part of the project schema template: setup/migrations/README.md) record
+every new thumbnail and every thumbnail an entity stopped referring to, so a run costs what the
+candidates cost, not what all thumbnails cost, and a run without candidates does not read the
+thumbnails at all.
 
 Each batch is one short transaction that walks the candidates by id from where the previous
 batch stopped. Candidates still within the grace period (thumbnail age) are passed over and
