@@ -30,8 +30,8 @@ import asyncpg
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import with_database
 from ayon_server.logs.partitions import ensure_partitions
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner
 from setup.__main__ import run_setup
 

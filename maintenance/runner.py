@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ayon_server.events.stream import EventModel
+from ayon_server.maintenance.config import MaintenanceConfig, load_config
+from ayon_server.maintenance.lock import MaintenanceLocked, hold_maintenance_lock, is_running
 from ayon_server.runtime import Runtime
-from maintenance.config import MaintenanceConfig, load_config
-from maintenance.lock import MaintenanceLocked, hold_maintenance_lock, is_running
 from maintenance.tasks import TASKS, MaintenanceTask, select_tasks
 from maintenance.tasks.base import (
     MAINTENANCE_TOPIC,

@@ -20,15 +20,15 @@ from redis.exceptions import RedisError
 
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import CONNECTION_ERRORS
-from ayon_server.runtime import Runtime
-from maintenance.config import (
+from ayon_server.maintenance.config import (
     CONFIG_CHANNEL,
     InvalidMaintenanceConfig,
     MaintenanceConfig,
     cron_trigger,
     load_config,
 )
-from maintenance.lock import MaintenanceLocked
+from ayon_server.maintenance.lock import MaintenanceLocked
+from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, recover_if_idle
 from maintenance.tasks.base import MAINTENANCE_TOPIC
 

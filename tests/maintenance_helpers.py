@@ -14,9 +14,9 @@ import asyncpg
 
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.lock import LOCK_KEY
 from ayon_server.runtime import Runtime
-from maintenance.lock import LOCK_KEY
-from maintenance.tasks import TASK_NAMES
 from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
 
 MAINTENANCE = "server.maintenance"

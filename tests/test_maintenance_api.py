@@ -7,8 +7,8 @@ import pytest
 
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
+from ayon_server.maintenance.catalog import TASK_NAMES
 from ayon_server.runtime import Runtime
-from maintenance.tasks import TASK_NAMES
 from tests.conftest import login, make_user, serving
 from tests.maintenance_helpers import lock_held_elsewhere, maintenance_events, wait_until
 

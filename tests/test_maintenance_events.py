@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner
 from tests.maintenance_helpers import MAINTENANCE, add_event, existing_events, wait_until
 

@@ -9,11 +9,12 @@ import pytest
 from redis.asyncio.client import PubSub
 
 from ayon_server.events.stream import EVENTS_CHANNEL
+from ayon_server.maintenance.catalog import TASK_NAMES, UnknownTask
+from ayon_server.maintenance.config import save_config
+from ayon_server.maintenance.lock import MaintenanceLocked, is_running
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
-from maintenance.lock import MaintenanceLocked, is_running
 from maintenance.runner import MaintenanceRunner, RunResult, last_run
-from maintenance.tasks import TASK_NAMES, TASKS, UnknownTask
+from maintenance.tasks import TASKS
 from tests.maintenance_helpers import (
     MAINTENANCE,
     add_event,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.maintenance.config import cron_trigger, save_config
+from ayon_server.maintenance.lock import is_running
 from ayon_server.runtime import Runtime
-from maintenance.config import cron_trigger, save_config
-from maintenance.lock import is_running
 from maintenance.scheduler import MaintenanceScheduler
 from tests.maintenance_helpers import (
     MAINTENANCE,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ayon_server.auth.sessions import SessionStore
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner, TaskOutcome
 from maintenance.tasks import collect_metrics
 from maintenance.tasks.collect_metrics import storage_bytes

@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ayon_server.exceptions import NotFoundException
+from ayon_server.maintenance.catalog import task_title
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
 
 if TYPE_CHECKING:
+    from ayon_server.maintenance.config import MaintenanceConfig
     from ayon_server.runtime import Runtime
-    from maintenance.config import MaintenanceConfig
 
 # Topic of the one event each maintenance run writes.
 MAINTENANCE_TOPIC = "server.maintenance"
@@ -45,10 +46,18 @@ class TaskContext:
 
 
 class MaintenanceTask(ABC):
-    """One step of the procedure; `run` returns counts for the run's summary."""
+    """One step of the procedure; `run` returns counts for the run's summary.
+
+    A task declares its catalog `name`; its `title` comes from the catalog.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            cls.title = task_title(cls.name)  # UnknownTask for a name the catalog lacks
 
     @abstractmethod
     async def run(self, ctx: TaskContext) -> dict[str, Any]: ...

@@ -116,7 +116,6 @@ async def _delete(
 
 class CleanActivities(MaintenanceTask):
     name = "clean_activities"
-    title = "Clean-up activities"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)

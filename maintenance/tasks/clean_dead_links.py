@@ -90,7 +90,6 @@ def _delete_sql(project: ProjectRef) -> str:
 
 class CleanDeadLinks(MaintenanceTask):
     name = "clean_dead_links"
-    title = "Clean-up dead links"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         async def clean(project_name: str) -> int:

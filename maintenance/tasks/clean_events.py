@@ -59,7 +59,6 @@ _COUNT_DELETABLE = f"""
 
 class CleanEvents(MaintenanceTask):
     name = "clean_events"
-    title = "Clean-up events"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         retention = ctx.config.event_retention_days

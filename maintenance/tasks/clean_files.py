@@ -137,7 +137,6 @@ async def _clean_storage(ctx: TaskContext, cutoff: float, result: dict[str, int]
 
 class CleanFiles(MaintenanceTask):
     name = "clean_files"
-    title = "Clean-up unused files"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         cutoff = ctx.now - timedelta(hours=ctx.config.file_grace_hours)

@@ -56,7 +56,6 @@ def _missing_types_sql(project: ProjectRef) -> str:
 
 class CleanLinks(MaintenanceTask):
     name = "clean_links"
-    title = "Clean-up links"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         async def clean(project_name: str) -> int:

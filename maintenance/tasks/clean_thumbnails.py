@@ -153,7 +153,6 @@ async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, i
 
 class CleanThumbnails(MaintenanceTask):
     name = "clean_thumbnails"
-    title = "Clean-up thumbnails"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         db = ctx.runtime.db
