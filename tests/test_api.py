@@ -20,6 +20,7 @@ from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.config import Settings
 from ayon_server.exceptions import ConflictException, ForbiddenException
 from ayon_server.frontend.status_page import format_time
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__
 from setup.__main__ import run_setup
@@ -281,7 +282,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
     runtime: Runtime, clean_tables: None
 ) -> None:
     await runtime.events.dispatch(
-        "server.maintenance",
+        MAINTENANCE_TOPIC,
         status="failed",
         description="Clean-up logs <script>alert(1)</script>",
         summary={

@@ -8,6 +8,7 @@ import pytest
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from tests.conftest import login, make_user, serving
 from tests.maintenance_helpers import lock_held_elsewhere, maintenance_events, wait_until
@@ -62,7 +63,7 @@ async def test_a_manual_run_answers_202_and_is_tracked_as_one_event(
         return event if event and event.status == "finished" else None
 
     event = await wait_until(finished, what="the run to finish")
-    assert event.topic == "server.maintenance"
+    assert event.topic == MAINTENANCE_TOPIC
     assert event.summary["trigger"] == "api"
     assert event.summary["dryRun"] is True
     assert [t["name"] for t in event.summary["tasks"]] == ["clean_logs"]

@@ -106,7 +106,7 @@ async def test_a_snapshot_counts_what_the_server_holds(runtime: Runtime) -> None
     assert after["users"] == await runtime.db.fetchval("SELECT count(*) FROM public.users")
     assert after["users"] == before["users"] + 1
     assert after["activeSessions"] == before["activeSessions"] + 3
-    # ...plus the second run's own server.maintenance event.
+    # ...plus the second run's own event.
     assert after["events"] == before["events"] + 4 + 1
     assert after["sites"] == before["sites"] + 1 == 1
     assert after["logs"] == await runtime.db.fetchval("SELECT count(*) FROM public.logs")

@@ -16,11 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from ayon_server.api.app import create_app
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.metrics import ServerMetrics
 from ayon_server.runtime import Runtime
 from tests.conftest import free_port, login, make_user, serving
-
-MAINTENANCE = "server.maintenance"
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -104,10 +103,10 @@ async def test_every_app_has_its_own_registry(settings: Settings) -> None:
 async def test_maintenance_metrics_reflect_the_latest_maintenance_event(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
-    await runtime.events.dispatch(MAINTENANCE, status="finished", summary={"tasks": []})
+    await runtime.events.dispatch(MAINTENANCE_TOPIC, status="finished", summary={"tasks": []})
     await asyncio.sleep(0.01)  # created_at orders the runs
     latest_id = await runtime.events.dispatch(
-        MAINTENANCE,
+        MAINTENANCE_TOPIC,
         status="failed",
         summary={
             "trigger": "schedule",
@@ -148,7 +147,7 @@ async def test_a_run_in_progress_is_running_and_has_no_success_value_yet(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
     await runtime.events.dispatch(
-        MAINTENANCE,
+        MAINTENANCE_TOPIC,
         status="in_progress",
         summary={"tasks": [{"name": "auto_update", "status": "finished", "durationMs": 5}]},
     )

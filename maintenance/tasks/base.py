@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from ayon_server.maintenance.config import MaintenanceConfig
     from ayon_server.runtime import Runtime
 
-# Topic of the one event each maintenance run writes.
-MAINTENANCE_TOPIC = "server.maintenance"
-
 
 class TaskSkipped(Exception):
     """The task has nothing it can do yet (its domain does not exist); the message says why."""
@@ -37,7 +34,7 @@ class TaskContext:
     now: datetime
     dry_run: bool = False
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # The run's own server.maintenance event, which clean_events must never delete.
+    # The run's own event, which clean_events must never delete.
     run_event_id: str | None = None
 
     def check_stop(self) -> None:

@@ -25,7 +25,8 @@ from ayon_server.maintenance.config import (
     save_config,
 )
 from ayon_server.maintenance.lock import MaintenanceLocked, is_running
-from maintenance.runner import MaintenanceRunner, last_run
+from ayon_server.maintenance.runs import last_run
+from maintenance.runner import MaintenanceRunner
 
 router = APIRouter(tags=["Maintenance"])
 log = logging.getLogger(__name__)
