@@ -13,13 +13,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ayon_server.api.app import create_app
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.metrics import ServerMetrics
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, serving
+from tests.conftest import free_port, login, make_user, server_app, serving
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -89,7 +88,7 @@ async def test_an_unusual_method_is_counted_under_one_label(client: httpx.AsyncC
 
 
 async def test_every_app_has_its_own_registry(settings: Settings) -> None:
-    async with serving(create_app(settings)) as first, serving(create_app(settings)) as second:
+    async with serving(server_app(settings)) as first, serving(server_app(settings)) as second:
         for _ in range(3):
             await first.get("/api/health")
 
@@ -174,7 +173,7 @@ async def test_a_scrape_succeeds_while_postgresql_is_down_without_the_database_f
     dead = settings.model_copy(
         update={"postgres_url": f"postgres://postgres@127.0.0.1:{free_port()}/nothing"}
     )
-    async with serving(create_app(dead)) as client:
+    async with serving(server_app(dead)) as client:
         await client.get("/api/health")
         text = await scrape(client)
 

@@ -16,7 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
-from ayon_server.exceptions import BadRequestException, ConflictException
+from ayon_server.exceptions import (
+    BadRequestException,
+    ConflictException,
+    ServiceUnavailableException,
+)
 from ayon_server.maintenance.catalog import TASK_CATALOG, UnknownTask
 from ayon_server.maintenance.config import (
     InvalidMaintenanceConfig,
@@ -26,7 +30,6 @@ from ayon_server.maintenance.config import (
 )
 from ayon_server.maintenance.lock import MaintenanceLocked, is_running
 from ayon_server.maintenance.runs import last_run
-from maintenance.runner import MaintenanceRunner
 
 router = APIRouter(tags=["Maintenance"])
 log = logging.getLogger(__name__)
@@ -68,10 +71,14 @@ async def run_maintenance(
     state: ServerStateDep,
     body: Annotated[RunRequest | None, Body()] = None,
 ) -> JSONResponse:
+    if state.maintenance is None:
+        raise ServiceUnavailableException(
+            "This server was started without the maintenance procedure; it cannot start runs"
+        )
     body = body or RunRequest()
     try:
-        event_id, run = await MaintenanceRunner(runtime).start(
-            body.tasks, dry_run=body.dry_run, trigger="api", stop_event=state.shutting_down
+        event_id, run = await state.maintenance.start_run(
+            runtime, body.tasks, dry_run=body.dry_run, stop_event=state.shutting_down
         )
     except UnknownTask as exc:
         raise BadRequestException(str(exc)) from None
