@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -69,13 +68,46 @@ async def require_projects(ctx: TaskContext) -> None:
         raise TaskSkipped("no projects yet (public.projects does not exist)")
 
 
-async def existing_projects(ctx: TaskContext) -> AsyncIterator[ProjectRef]:
-    """Each project a clean-up visits, skipping one deleted while the others were visited."""
-    await require_projects(ctx)
-    for name in await project_names(ctx.runtime.db):
-        ctx.check_stop()
-        try:
-            project = await load_project_ref(ctx.runtime.db, name)
-        except NotFoundException:
-            continue
-        yield project
+class ProjectTask(MaintenanceTask):
+    """A clean-up of every project: a subclass cleans one in `clean_project`, `run` does the rest.
+
+    `run` skips the task while the projects domain does not exist, visits the projects in name
+    order, passes over one deleted before or while it is visited (NotFoundException: its rows
+    went with its schema), and sums the counts of the others into the result.
+    """
+
+    # The result's counts, in the order the summary shows them; each starts at 0.
+    counts: ClassVar[tuple[str, ...]] = ("deleted",)
+    # Whether the result also says how many projects were cleaned.
+    report_projects: ClassVar[bool] = True
+
+    @abstractmethod
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+        """Clean one project (count only, in a dry run); its counts, keys from `counts`."""
+
+    async def after_projects(self, ctx: TaskContext) -> dict[str, int]:
+        """Work left once every project was visited; counts added to the result."""
+        return {}
+
+    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+        await require_projects(ctx)
+        result = dict.fromkeys(self.counts, 0)
+        projects = 0
+        for name in await project_names(ctx.runtime.db):
+            ctx.check_stop()
+            try:
+                project = await load_project_ref(ctx.runtime.db, name)
+                counts = await self.clean_project(ctx, project)
+            except NotFoundException:
+                continue  # deleted before or while it was visited: its rows went with it
+            projects += 1
+            _add(result, counts)
+        if self.report_projects:
+            result["projects"] = projects
+        _add(result, await self.after_projects(ctx))
+        return result
+
+
+def _add(total: dict[str, int], counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        total[key] += value
