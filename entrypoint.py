@@ -102,8 +102,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, _ignore_late_signal)
     if roles.server:
         from ayon_server.api.server import serve
+        from maintenance.service import MaintenanceProcedure
 
-        return serve(settings, run_maintenance=roles.maintenance)
+        return serve(
+            settings, run_maintenance=roles.maintenance, maintenance=MaintenanceProcedure()
+        )
     if roles.maintenance:
         from maintenance.scheduler import run_scheduler_process
 

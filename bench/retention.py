@@ -30,8 +30,9 @@ import asyncpg
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import with_database
 from ayon_server.logs.partitions import ensure_partitions
+from ayon_server.maintenance.config import save_config
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner
 from setup.__main__ import run_setup
 
@@ -164,10 +165,11 @@ async def naive_events(url: str) -> int:
             DELETE FROM public.events e
             WHERE created_at < now() - make_interval(days => $1)
               AND status NOT IN ('pending', 'in_progress')
-              AND topic <> 'server.maintenance'
+              AND topic <> $2
               AND NOT EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id)
             """,
             EVENT_RETENTION_DAYS,
+            MAINTENANCE_TOPIC,
         )
     finally:
         await conn.close()

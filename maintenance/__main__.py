@@ -19,12 +19,13 @@ import asyncpg
 from ayon_server.config import ConfigError, Settings, load_settings
 from ayon_server.lib.postgres import CONNECTION_ERRORS, connect_once, redact
 from ayon_server.logging_setup import configure_logging
+from ayon_server.maintenance.catalog import UnknownTask
+from ayon_server.maintenance.config import InvalidMaintenanceConfig, load_config
+from ayon_server.maintenance.lock import CONNECT_TIMEOUT, MaintenanceLocked
 from ayon_server.runtime import Runtime
-from maintenance.config import InvalidMaintenanceConfig, load_config
-from maintenance.lock import CONNECT_TIMEOUT, MaintenanceLocked
 from maintenance.runner import MaintenanceRunner, RunResult
 from maintenance.scheduler import run_scheduler_process
-from maintenance.tasks import TASKS, UnknownTask, select_tasks
+from maintenance.tasks import TASKS, select_tasks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 

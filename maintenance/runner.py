@@ -1,6 +1,6 @@
 """MaintenanceRunner: run tasks one after another under the lock, tracked by one event.
 
-The run's progress lives in exactly one server.maintenance event (DESIGN §9): in_progress while it
+The run's progress lives in exactly one MAINTENANCE_TOPIC event (DESIGN §9): in_progress while it
 runs, the description set to each task's title before the task starts, the summary growing with
 each task's outcome, finished or failed at the end. A task that fails, times out or has nothing
 to do yet is recorded as such and the next task still runs.
@@ -15,36 +15,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ayon_server.events.stream import EventModel
+from ayon_server.maintenance.config import MaintenanceConfig, load_config
+from ayon_server.maintenance.lock import hold_maintenance_lock
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC, recover_stale_runs
 from ayon_server.runtime import Runtime
-from maintenance.config import MaintenanceConfig, load_config
-from maintenance.lock import MaintenanceLocked, hold_maintenance_lock, is_running
 from maintenance.tasks import TASKS, MaintenanceTask, select_tasks
-from maintenance.tasks.base import (
-    MAINTENANCE_TOPIC,
-    MaintenanceInterrupted,
-    TaskContext,
-    TaskSkipped,
-)
+from maintenance.tasks.base import MaintenanceInterrupted, TaskContext, TaskSkipped
 
 log = logging.getLogger(__name__)
 
 Trigger = Literal["schedule", "cli", "api"]
 TaskStatus = Literal["finished", "failed", "skipped"]
-ACTIVE_STATUSES = ("pending", "in_progress")
 INTERRUPTED = "interrupted by shutdown"
-
-__all__ = [
-    "MAINTENANCE_TOPIC",
-    "MaintenanceLocked",
-    "MaintenanceRunner",
-    "RunResult",
-    "TaskOutcome",
-    "is_running",
-    "last_run",
-    "recover_if_idle",
-    "recover_stale_runs",
-]
 
 
 @dataclass
@@ -258,32 +240,3 @@ class MaintenanceRunner:
         )
         log.info("maintenance run %s: %s", event_id, description)
         return RunResult(event_id, status, description, dry_run, interrupted, outcomes)
-
-
-async def recover_stale_runs(runtime: Runtime) -> int:
-    """Mark runs left pending/in_progress by a killed process as failed; call with the lock held."""
-    rows = await runtime.db.fetch(
-        "SELECT id FROM public.events WHERE topic = $1 AND status = ANY($2::text[])",
-        MAINTENANCE_TOPIC,
-        list(ACTIVE_STATUSES),
-    )
-    for row in rows:
-        await runtime.events.update(
-            row["id"], status="failed", description="interrupted", only_if_status=ACTIVE_STATUSES
-        )
-        log.warning("maintenance run %s was interrupted; marked failed", row["id"].hex)
-    return len(rows)
-
-
-async def recover_if_idle(runtime: Runtime) -> int:
-    """Recover stale runs unless a run is going on now (then its event is not stale)."""
-    try:
-        async with hold_maintenance_lock(runtime.settings.postgres_url):
-            return await recover_stale_runs(runtime)
-    except MaintenanceLocked:
-        return 0
-
-
-async def last_run(runtime: Runtime) -> EventModel | None:
-    """The newest server.maintenance event (running, finished or failed), for status pages."""
-    return await runtime.events.latest(MAINTENANCE_TOPIC)

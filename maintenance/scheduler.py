@@ -20,17 +20,17 @@ from redis.exceptions import RedisError
 
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import CONNECTION_ERRORS
-from ayon_server.runtime import Runtime
-from maintenance.config import (
+from ayon_server.maintenance.config import (
     CONFIG_CHANNEL,
     InvalidMaintenanceConfig,
     MaintenanceConfig,
     cron_trigger,
     load_config,
 )
-from maintenance.lock import MaintenanceLocked
-from maintenance.runner import MaintenanceRunner, recover_if_idle
-from maintenance.tasks.base import MAINTENANCE_TOPIC
+from ayon_server.maintenance.lock import MaintenanceLocked
+from ayon_server.maintenance.runs import real_run_since, recover_if_idle
+from ayon_server.runtime import Runtime
+from maintenance.runner import MaintenanceRunner
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +184,7 @@ class MaintenanceScheduler:
         if fired is None:
             return
         try:
-            ran = await self.runtime.db.fetchval(
-                """
-                SELECT EXISTS (
-                    SELECT 1 FROM public.events
-                    WHERE topic = $1 AND created_at >= $2
-                      AND COALESCE((summary->>'dryRun')::boolean, false) = false
-                )
-                """,
-                MAINTENANCE_TOPIC,
-                fired,
-            )
+            ran = await real_run_since(self.runtime.db, fired)
         except DB_UNAVAILABLE as exc:
             log.warning("could not check for a missed maintenance run: %s", exc)
             return

@@ -27,6 +27,7 @@ from ayon_server.auth.users import create_user
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import with_database
 from ayon_server.runtime import Runtime
+from maintenance.service import MaintenanceProcedure
 from setup.__main__ import run_setup
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -179,10 +180,22 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+def server_app(
+    settings: Settings, *, run_maintenance: bool = False, runtime: Runtime | None = None
+) -> FastAPI:
+    """The app as entrypoint.py builds it: create_app with the maintenance procedure handed in."""
+    return create_app(
+        settings,
+        run_maintenance=run_maintenance,
+        runtime=runtime,
+        maintenance=MaintenanceProcedure(),
+    )
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process server on this run's database, without the maintenance scheduler."""
-    async with serving(create_app(settings)) as http:
+    async with serving(server_app(settings)) as http:
         yield http
 
 

@@ -14,12 +14,11 @@ import asyncpg
 
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.lock import LOCK_KEY
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from maintenance.lock import LOCK_KEY
-from maintenance.tasks import TASK_NAMES
 from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
-
-MAINTENANCE = "server.maintenance"
 
 
 async def wait_until(
@@ -71,7 +70,7 @@ async def maintenance_events(db: Postgres) -> list[asyncpg.Record]:
     return await db.fetch(
         "SELECT id, status, description, summary FROM public.events "
         "WHERE topic = $1 ORDER BY created_at",
-        MAINTENANCE,
+        MAINTENANCE_TOPIC,
     )
 
 

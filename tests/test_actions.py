@@ -19,14 +19,13 @@ from ayon_server.actions.launcher import (
     fail_timed_out_actions,
     timeout_description,
 )
-from ayon_server.api.app import create_app
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.config import Settings
 from ayon_server.events.stream import EVENTS_CHANNEL, EventModel
 from ayon_server.events.subscription import EventSubscription, subscribe_events
 from ayon_server.lib.redis import Redis
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, serving
+from tests.conftest import free_port, login, make_user, server_app, serving
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -481,7 +480,7 @@ async def test_take_of_a_malformed_token_is_400(client: httpx.AsyncClient, token
 
 
 async def test_take_answers_503_while_postgresql_is_down(settings: Settings) -> None:
-    async with serving(create_app(unreachable_postgres(settings))) as client:
+    async with serving(server_app(unreachable_postgres(settings))) as client:
         response = await client.get(f"/api/actions/take/{secrets.token_hex(32)}")
 
     assert response.status_code == 503
@@ -732,7 +731,7 @@ async def test_the_invalidator_worker_survives_postgresql_being_down(settings: S
 
 
 async def test_every_server_replica_runs_the_action_invalidator(settings: Settings) -> None:
-    app = create_app(settings)
+    app = server_app(settings)
     async with serving(app):
         worker = app.state.server.workers.get("action_invalidator")
         assert isinstance(worker, ActionInvalidator)

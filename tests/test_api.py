@@ -1,6 +1,6 @@
 """The HTTP skeleton in-process: probes, /api/info, the status page and the error mapping.
 
-Each test builds its own app with create_app() and drives its lifespan, so the background
+Each test builds its own app with server_app() and drives its lifespan, so the background
 workers really run against the test database (or a dead one).
 """
 
@@ -15,15 +15,15 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from ayon_server.api.app import create_app
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.config import Settings
 from ayon_server.exceptions import ConflictException, ForbiddenException
 from ayon_server.frontend.status_page import format_time
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__
 from setup.__main__ import run_setup
-from tests.conftest import free_port, serving
+from tests.conftest import free_port, server_app, serving
 
 # ayon-python-api's VERSION_REGEX, matched in full (AYON-COMPAT §0.6).
 AYON_VERSION_REGEX = re.compile(
@@ -46,7 +46,7 @@ def unreachable(settings: Settings, **which: bool) -> Settings:
 
 
 async def test_health_is_ok_even_while_postgresql_and_redis_are_down(settings: Settings) -> None:
-    app = create_app(unreachable(settings, postgres=True, redis=True))
+    app = server_app(unreachable(settings, postgres=True, redis=True))
     async with serving(app) as client:
         response = await client.get("/api/health")
     assert response.status_code == 200
@@ -70,7 +70,7 @@ async def test_ready_is_200_on_the_set_up_test_database(client: httpx.AsyncClien
 async def test_ready_is_503_with_the_reason_when_postgresql_is_unreachable(
     settings: Settings,
 ) -> None:
-    async with serving(create_app(unreachable(settings, postgres=True))) as client:
+    async with serving(server_app(unreachable(settings, postgres=True))) as client:
         response = await client.get("/api/ready")
     assert response.status_code == 503
     body = response.json()
@@ -82,7 +82,7 @@ async def test_ready_is_503_with_the_reason_when_postgresql_is_unreachable(
 
 
 async def test_ready_is_503_with_the_reason_when_redis_is_unreachable(settings: Settings) -> None:
-    async with serving(create_app(unreachable(settings, redis=True))) as client:
+    async with serving(server_app(unreachable(settings, redis=True))) as client:
         response = await client.get("/api/ready")
     assert response.status_code == 503
     body = response.json()
@@ -96,7 +96,7 @@ async def test_ready_is_503_while_a_migration_is_pending(empty_database: Setting
     runtime = Runtime.create(empty_database)
     try:
         await runtime.db.execute("DELETE FROM public.schema_migrations WHERE version = 1")
-        async with serving(create_app(empty_database, runtime=runtime)) as client:
+        async with serving(server_app(empty_database, runtime=runtime)) as client:
             response = await client.get("/api/ready")
     finally:
         await runtime.close()
@@ -111,7 +111,7 @@ async def test_ready_is_503_while_a_migration_is_pending(empty_database: Setting
 
 
 async def test_ready_is_503_when_the_database_does_not_exist(empty_database: Settings) -> None:
-    async with serving(create_app(empty_database)) as client:
+    async with serving(server_app(empty_database)) as client:
         response = await client.get("/api/ready")
     assert response.status_code == 503
     assert "does not exist" in response.json()["checks"]["postgres"]["detail"]
@@ -183,7 +183,7 @@ class Item(BaseModel):
 
 def app_with_test_routes(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The real app plus routes that fail in the ways the error mapping must handle."""
-    app = create_app(settings, runtime=runtime)
+    app = server_app(settings, runtime=runtime)
 
     @app.get("/api/test/crash")
     async def crash() -> None:
@@ -281,7 +281,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
     runtime: Runtime, clean_tables: None
 ) -> None:
     await runtime.events.dispatch(
-        "server.maintenance",
+        MAINTENANCE_TOPIC,
         status="failed",
         description="Clean-up logs <script>alert(1)</script>",
         summary={
@@ -307,7 +307,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
             ],
         },
     )
-    async with serving(create_app(runtime.settings, runtime=runtime)) as client:
+    async with serving(server_app(runtime.settings, runtime=runtime)) as client:
         response = await client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -325,7 +325,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
 
 
 async def test_the_status_page_answers_200_while_postgresql_is_down(settings: Settings) -> None:
-    async with serving(create_app(unreachable(settings, postgres=True))) as client:
+    async with serving(server_app(unreachable(settings, postgres=True))) as client:
         response = await client.get("/")
     assert response.status_code == 200
     assert "not ready" in response.text
@@ -335,7 +335,7 @@ async def test_the_status_page_answers_200_while_postgresql_is_down(settings: Se
 async def test_the_lifespan_stops_workers_and_leaves_a_given_runtime_open(
     runtime: Runtime,
 ) -> None:
-    app = create_app(runtime.settings, runtime=runtime)
+    app = server_app(runtime.settings, runtime=runtime)
     async with serving(app) as client:
         assert (await client.get("/api/health")).status_code == 200
         workers = list(app.state.server.workers)
@@ -353,7 +353,7 @@ async def test_the_server_runs_the_maintenance_scheduler_when_asked(
         "INSERT INTO public.config (key, value) VALUES ('maintenance', $1)",
         {"schedule": f"{soon.minute} {soon.hour} * * *"},
     )
-    app = create_app(runtime.settings, run_maintenance=True, runtime=runtime)
+    app = server_app(runtime.settings, run_maintenance=True, runtime=runtime)
     async with serving(app) as client:
         scheduler = app.state.server.scheduler
         assert scheduler is not None
@@ -365,6 +365,6 @@ async def test_the_server_runs_the_maintenance_scheduler_when_asked(
 
 
 async def test_the_server_does_not_run_the_scheduler_unless_asked(runtime: Runtime) -> None:
-    app = create_app(runtime.settings, runtime=runtime)
+    app = server_app(runtime.settings, runtime=runtime)
     async with serving(app):
         assert app.state.server.scheduler is None

@@ -11,7 +11,7 @@ from ayon_server.auth.sessions import SessionStore, session_key, user_index_key
 from ayon_server.auth.throttle import MAX_FAILURES
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
+from tests.conftest import login, make_user, server_app
 
 
 async def test_login_returns_a_64_character_token_and_the_user(
@@ -51,11 +51,10 @@ async def test_a_failed_login_is_403_with_ayons_message(
 async def test_repeated_failures_lock_out_that_user_from_that_address(
     settings: Settings, runtime: Runtime
 ) -> None:
-    from ayon_server.api.app import create_app
     from tests.conftest import serving
 
     name = await make_user(runtime)
-    app = create_app(settings)
+    app = server_app(settings)
     async with serving(app) as client:
         for _ in range(MAX_FAILURES):
             bad = await client.post("/api/auth/login", json={"name": name, "password": "wrong"})

@@ -11,13 +11,12 @@ import asyncpg
 import httpx
 import pytest
 
-from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.events.enroll import RESTART_DESCRIPTION, job_hash
 from ayon_server.events.filter import QueryFilter, build_filter
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user, serving
+from tests.conftest import login, make_user, server_app, serving
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -225,7 +224,7 @@ async def test_racing_workers_on_two_replicas_never_get_the_same_job(
     settings: Settings, runtime: Runtime, service: dict
 ) -> None:
     source_ids = await sources(runtime, 40)
-    async with serving(create_app(settings)) as one, serving(create_app(settings)) as two:
+    async with serving(server_app(settings)) as one, serving(server_app(settings)) as two:
         results = await asyncio.gather(
             *(hand_out_everything(one if i % 2 else two, service, f"worker{i}") for i in range(10))
         )

@@ -12,6 +12,7 @@ from ayon_server.config import Settings
 from ayon_server.events.stream import EventConflict
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.lib.redis import Redis
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from tests.conftest import free_port
 
@@ -88,11 +89,11 @@ async def test_update_only_if_status_leaves_other_statuses_alone(runtime: Runtim
 
 
 async def test_latest_returns_the_newest_event_of_a_topic(runtime: Runtime) -> None:
-    assert await runtime.events.latest("server.maintenance") is None
-    await runtime.events.dispatch("server.maintenance", description="older")
-    newest = await runtime.events.dispatch("server.maintenance", description="newer")
+    assert await runtime.events.latest(MAINTENANCE_TOPIC) is None
+    await runtime.events.dispatch(MAINTENANCE_TOPIC, description="older")
+    newest = await runtime.events.dispatch(MAINTENANCE_TOPIC, description="newer")
     await runtime.events.dispatch("other.topic", description="unrelated")
-    latest = await runtime.events.latest("server.maintenance")
+    latest = await runtime.events.latest(MAINTENANCE_TOPIC)
     assert latest is not None and latest.id == newest
 
 

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, serving
+from tests.conftest import free_port, login, make_user, server_app, serving
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -518,7 +517,7 @@ async def test_only_managers_admins_and_services_list_events(
 async def test_events_are_stored_while_redis_is_down(settings: Settings, runtime: Runtime) -> None:
     headers = await service_headers(runtime)  # API keys need only PostgreSQL
     no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    async with serving(create_app(no_redis)) as client:
+    async with serving(server_app(no_redis)) as client:
         event_id = await dispatch(client, headers, description="kept")
         patched = await client.patch(
             f"/api/events/{event_id}", json={"status": "failed"}, headers=headers
@@ -532,7 +531,7 @@ async def test_with_postgresql_down_the_events_api_answers_503(settings: Setting
     no_db = settings.model_copy(
         update={"postgres_url": f"postgres://postgres@127.0.0.1:{free_port()}/nothing"}
     )
-    async with serving(create_app(no_db)) as client:
+    async with serving(server_app(no_db)) as client:
         response = await client.post(
             "/api/events", json={"topic": "test.topic"}, headers={"X-Api-Key": "k" * 64}
         )

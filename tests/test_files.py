@@ -11,10 +11,9 @@ import httpx
 import pytest
 from ayon_api.server_api import ServerAPI
 
-from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user, serving
+from tests.conftest import login, make_user, server_app, serving
 from tests.test_projects import create_project, dropping_new_projects
 from tests.test_websocket import server_process
 
@@ -177,7 +176,7 @@ async def test_an_oversize_upload_is_413_and_leaves_no_temporary_file(
     settings: Settings, runtime: Runtime
 ) -> None:
     small = settings.model_copy(update={"max_upload_bytes": 1000})
-    async with serving(create_app(small)) as client:
+    async with serving(server_app(small)) as client:
         headers = await login(client, await make_user(runtime, isManager=True))
         project = await create_project(client, headers)
         before = stored_files(settings)
@@ -256,7 +255,7 @@ async def test_the_official_client_uploads_comments_with_downloads_and_deletes_a
     async with server_process(settings) as url:
         api = ServerAPI(url)
         await asyncio.to_thread(api.login, name, "correct horse battery")
-        async with serving(create_app(settings)) as client:
+        async with serving(server_app(settings)) as client:
             project = await create_project(client, await login(client, name))
         folder = await asyncio.to_thread(api.create_folder, project, "shots")
 

@@ -7,9 +7,10 @@ import pytest
 
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from maintenance.tasks import TASK_NAMES
-from tests.conftest import login, make_user, serving
+from tests.conftest import login, make_user, server_app, serving
 from tests.maintenance_helpers import lock_held_elsewhere, maintenance_events, wait_until
 
 ADMIN_ENDPOINTS = [
@@ -62,7 +63,7 @@ async def test_a_manual_run_answers_202_and_is_tracked_as_one_event(
         return event if event and event.status == "finished" else None
 
     event = await wait_until(finished, what="the run to finish")
-    assert event.topic == "server.maintenance"
+    assert event.topic == MAINTENANCE_TOPIC
     assert event.summary["trigger"] == "api"
     assert event.summary["dryRun"] is True
     assert [t["name"] for t in event.summary["tasks"]] == ["clean_logs"]
@@ -100,6 +101,29 @@ async def test_a_bad_run_request_is_400_and_runs_nothing(
     assert response.status_code == 400
     assert response.json()["code"] == 400
     assert await maintenance_events(runtime.db) == []
+
+
+async def test_a_server_built_without_the_maintenance_procedure_shows_state_but_runs_nothing(
+    settings: Settings, runtime: Runtime, clean_tables: None
+) -> None:
+    async with serving(create_app(settings)) as client:
+        admin = await login(client, await make_user(runtime, isAdmin=True))
+        state = await client.get("/api/maintenance", headers=admin)
+        response = await client.post("/api/maintenance/run", json={}, headers=admin)
+
+    assert state.status_code == 200
+    assert [t["name"] for t in state.json()["tasks"]] == list(TASK_NAMES)
+    assert response.status_code == 503
+    assert response.json() == {
+        "code": 503,
+        "detail": "This server was started without the maintenance procedure; it cannot start runs",
+    }
+    assert await maintenance_events(runtime.db) == []
+
+
+def test_hosting_the_scheduler_needs_the_maintenance_procedure(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="run_maintenance needs the maintenance procedure"):
+        create_app(settings, run_maintenance=True)
 
 
 async def test_configuration_round_trips_in_camel_case(
@@ -146,8 +170,8 @@ async def test_an_invalid_configuration_is_400_naming_the_key_and_changes_nothin
 async def test_a_change_made_on_one_replica_reaches_another_replicas_scheduler(
     settings: Settings, runtime: Runtime, clean_tables: None
 ) -> None:
-    scheduler_replica = create_app(settings, run_maintenance=True)
-    async with serving(scheduler_replica), serving(create_app(settings)) as api_replica:
+    scheduler_replica = server_app(settings, run_maintenance=True)
+    async with serving(scheduler_replica), serving(server_app(settings)) as api_replica:
         scheduler = scheduler_replica.state.server.scheduler
         assert scheduler.next_run_time.hour == 3
 

@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.config import save_config
+from ayon_server.maintenance.lock import is_running
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
-from maintenance.lock import is_running
 from maintenance.runner import MaintenanceRunner
-from maintenance.tasks import TASK_NAMES, TASKS
+from maintenance.tasks import TASKS
 from tests.maintenance_helpers import (
     add_old_logs,
     count_logs,

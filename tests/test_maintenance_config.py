@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ayon_server.runtime import Runtime
-from maintenance.config import (
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.config import (
     CONFIG_CHANNEL,
     InvalidMaintenanceConfig,
     MaintenanceConfig,
@@ -17,7 +17,7 @@ from maintenance.config import (
     load_config,
     save_config,
 )
-from maintenance.tasks import TASK_NAMES
+from ayon_server.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -10,10 +10,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ayon_server.maintenance.config import save_config
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner
-from tests.maintenance_helpers import MAINTENANCE, add_event, existing_events, wait_until
+from tests.maintenance_helpers import add_event, existing_events, wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -78,8 +79,8 @@ async def test_pending_and_in_progress_events_are_kept_with_their_ancestors(
 
 async def test_maintenance_history_follows_its_own_retention(runtime: Runtime) -> None:
     await save_config(runtime, {"eventRetentionDays": 1, "maintenanceHistoryDays": 90})
-    recent_run = await add_event(runtime, topic=MAINTENANCE, age_days=60)
-    old_run = await add_event(runtime, topic=MAINTENANCE, age_days=120)
+    recent_run = await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=60)
+    old_run = await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=120)
     other = await add_event(runtime, age_days=2)
 
     result = await clean_events(runtime)
@@ -90,7 +91,7 @@ async def test_maintenance_history_follows_its_own_retention(runtime: Runtime) -
 
 async def test_with_retention_off_only_old_maintenance_history_goes(runtime: Runtime) -> None:
     ancient = await add_event(runtime, age_days=3650)
-    old_run = await add_event(runtime, topic=MAINTENANCE, age_days=120)
+    old_run = await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=120)
 
     result = await clean_events(runtime)
 
@@ -111,7 +112,7 @@ async def test_dry_run_counts_chains_exactly_as_the_real_run_deletes_them(
     blocked_root = await add_event(runtime, age_days=OLD)
     blocked_middle = await add_event(runtime, age_days=OLD, depends_on=blocked_root)
     await add_event(runtime, age_days=OLD, status="in_progress", depends_on=blocked_middle)
-    await add_event(runtime, topic=MAINTENANCE, age_days=200)
+    await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=200)
     total_before = await runtime.db.fetchval("SELECT count(*) FROM public.events")
 
     dry = await clean_events(runtime, dry_run=True)

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from ayon_server.entities.registry import ENTITY_TYPES
+from ayon_server.maintenance.config import save_config
 from ayon_server.projects.names import quoted_schema
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner
 from tests.test_entities import Project, create, hierarchy, new_project
 from tests.test_projects import dropping_new_projects

@@ -14,8 +14,8 @@ from ayon_server.logs.partitions import (
     list_partitions,
     partition_name,
 )
+from ayon_server.maintenance.config import MaintenanceConfig
 from ayon_server.runtime import Runtime
-from maintenance.config import MaintenanceConfig
 from maintenance.tasks.base import TaskContext
 from maintenance.tasks.clean_logs import CleanLogs
 

@@ -9,13 +9,14 @@ import pytest
 from redis.asyncio.client import PubSub
 
 from ayon_server.events.stream import EVENTS_CHANNEL
+from ayon_server.maintenance.catalog import TASK_NAMES, UnknownTask
+from ayon_server.maintenance.config import save_config
+from ayon_server.maintenance.lock import MaintenanceLocked, is_running
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC, last_run, list_runs
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
-from maintenance.lock import MaintenanceLocked, is_running
-from maintenance.runner import MaintenanceRunner, RunResult, last_run
-from maintenance.tasks import TASK_NAMES, TASKS, UnknownTask
+from maintenance.runner import MaintenanceRunner, RunResult
+from maintenance.tasks import TASKS
 from tests.maintenance_helpers import (
-    MAINTENANCE,
     add_event,
     add_old_logs,
     count_logs,
@@ -41,7 +42,7 @@ async def collect_event_messages(
         if message is None:
             continue
         event = json.loads(message["data"])
-        if event["topic"] == MAINTENANCE:
+        if event["topic"] == MAINTENANCE_TOPIC:
             messages.append(event)
             if event["status"] == until_status:
                 break
@@ -236,7 +237,7 @@ async def test_a_run_asked_for_while_another_replica_holds_the_lock_writes_nothi
 async def test_a_run_left_in_progress_is_marked_interrupted_by_the_next_run(
     runtime: Runtime,
 ) -> None:
-    stale = await add_event(runtime, topic=MAINTENANCE, status="in_progress", age_days=0.5)
+    stale = await add_event(runtime, topic=MAINTENANCE_TOPIC, status="in_progress", age_days=0.5)
 
     result = await MaintenanceRunner(runtime).run(["clean_events"])
 
@@ -254,6 +255,31 @@ async def test_last_run_is_the_newest_run_event(runtime: Runtime) -> None:
     latest = await last_run(runtime)
     assert latest is not None and latest.id == second.event_id
     assert latest.summary["dryRun"] is True
+
+
+async def test_the_history_lists_the_newest_runs_first_as_their_events_record_them(
+    runtime: Runtime,
+) -> None:
+    first = await MaintenanceRunner(runtime).run(["clean_events"], trigger="cli")
+    second = await MaintenanceRunner(runtime).run(["clean_logs"], dry_run=True, trigger="api")
+    going_on = await add_event(runtime, topic=MAINTENANCE_TOPIC, status="in_progress")
+    await add_event(runtime, topic="test.event")
+
+    runs = await list_runs(runtime.db, 10)
+
+    assert [run.id for run in runs] == [going_on, second.event_id, first.event_id]
+    current, dry, real = runs
+    assert (current.status, current.finished_at, current.duration_ms) == ("in_progress", None, None)
+    assert (current.trigger, current.tasks) == (None, [])
+    assert (dry.status, dry.trigger, dry.dry_run) == ("finished", "api", True)
+    assert dry.description == second.description
+    assert [task["name"] for task in dry.tasks] == ["clean_logs"]
+    assert dry.finished_at is not None and dry.finished_at >= dry.started_at
+    assert dry.duration_ms == round((dry.finished_at - dry.started_at).total_seconds() * 1000)
+    assert (real.trigger, real.dry_run) == ("cli", False)
+    assert [run.id for run in await list_runs(runtime.db, 1)] == [going_on]
+    with pytest.raises(ValueError):
+        await list_runs(runtime.db, 0)
 
 
 async def test_start_answers_with_the_event_id_while_the_run_goes_on(runtime: Runtime) -> None:

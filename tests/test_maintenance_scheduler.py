@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.maintenance.config import cron_trigger, save_config
+from ayon_server.maintenance.lock import is_running
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from maintenance.config import cron_trigger, save_config
-from maintenance.lock import is_running
 from maintenance.scheduler import MaintenanceScheduler
 from tests.maintenance_helpers import (
-    MAINTENANCE,
     add_event,
     add_old_logs,
     count_logs,
@@ -143,7 +143,7 @@ async def test_no_catch_up_run_when_none_was_missed(
     runtime: Runtime, scheduler: MaintenanceScheduler, situation: str
 ) -> None:
     if situation == "the run already happened":
-        await add_event(runtime, topic=MAINTENANCE, summary={"dryRun": False})
+        await add_event(runtime, topic=MAINTENANCE_TOPIC, summary={"dryRun": False})
         fired = now() - timedelta(minutes=10)
     else:
         fired = now() - timedelta(hours=2)
@@ -180,7 +180,7 @@ async def test_start_marks_a_run_left_in_progress_as_interrupted(
     runtime: Runtime, scheduler: MaintenanceScheduler
 ) -> None:
     await save_config(runtime, {"schedule": cron_at(now() + timedelta(hours=6))})
-    stale = await add_event(runtime, topic=MAINTENANCE, status="in_progress")
+    stale = await add_event(runtime, topic=MAINTENANCE_TOPIC, status="in_progress")
 
     await scheduler.start()
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ayon_server.auth.sessions import SessionStore
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner, TaskOutcome
 from maintenance.tasks import collect_metrics
 from maintenance.tasks.collect_metrics import storage_bytes
@@ -106,7 +106,7 @@ async def test_a_snapshot_counts_what_the_server_holds(runtime: Runtime) -> None
     assert after["users"] == await runtime.db.fetchval("SELECT count(*) FROM public.users")
     assert after["users"] == before["users"] + 1
     assert after["activeSessions"] == before["activeSessions"] + 3
-    # ...plus the second run's own server.maintenance event.
+    # ...plus the second run's own event.
     assert after["events"] == before["events"] + 4 + 1
     assert after["sites"] == before["sites"] + 1 == 1
     assert after["logs"] == await runtime.db.fetchval("SELECT count(*) FROM public.logs")

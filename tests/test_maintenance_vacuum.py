@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
-from maintenance.config import save_config
 from maintenance.runner import MaintenanceRunner, TaskOutcome
 from tests.maintenance_helpers import wait_until
 

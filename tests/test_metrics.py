@@ -13,14 +13,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ayon_server.api.app import create_app
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.metrics import ServerMetrics
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, serving
-
-MAINTENANCE = "server.maintenance"
+from tests.conftest import free_port, login, make_user, server_app, serving
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -90,7 +88,7 @@ async def test_an_unusual_method_is_counted_under_one_label(client: httpx.AsyncC
 
 
 async def test_every_app_has_its_own_registry(settings: Settings) -> None:
-    async with serving(create_app(settings)) as first, serving(create_app(settings)) as second:
+    async with serving(server_app(settings)) as first, serving(server_app(settings)) as second:
         for _ in range(3):
             await first.get("/api/health")
 
@@ -104,10 +102,10 @@ async def test_every_app_has_its_own_registry(settings: Settings) -> None:
 async def test_maintenance_metrics_reflect_the_latest_maintenance_event(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
-    await runtime.events.dispatch(MAINTENANCE, status="finished", summary={"tasks": []})
+    await runtime.events.dispatch(MAINTENANCE_TOPIC, status="finished", summary={"tasks": []})
     await asyncio.sleep(0.01)  # created_at orders the runs
     latest_id = await runtime.events.dispatch(
-        MAINTENANCE,
+        MAINTENANCE_TOPIC,
         status="failed",
         summary={
             "trigger": "schedule",
@@ -148,7 +146,7 @@ async def test_a_run_in_progress_is_running_and_has_no_success_value_yet(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
     await runtime.events.dispatch(
-        MAINTENANCE,
+        MAINTENANCE_TOPIC,
         status="in_progress",
         summary={"tasks": [{"name": "auto_update", "status": "finished", "durationMs": 5}]},
     )
@@ -175,7 +173,7 @@ async def test_a_scrape_succeeds_while_postgresql_is_down_without_the_database_f
     dead = settings.model_copy(
         update={"postgres_url": f"postgres://postgres@127.0.0.1:{free_port()}/nothing"}
     )
-    async with serving(create_app(dead)) as client:
+    async with serving(server_app(dead)) as client:
         await client.get("/api/health")
         text = await scrape(client)
 

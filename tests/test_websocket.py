@@ -22,7 +22,6 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ayon_server.api.app import create_app
 from ayon_server.api.routes import websocket as websocket_route
 from ayon_server.config import Settings
 from ayon_server.events.relay import EventRelay, RelayClient, websocket_message
@@ -33,6 +32,7 @@ from tests.conftest import (
     free_port,
     login,
     make_user,
+    server_app,
     subprocess_env,
     wait_for_http,
 )
@@ -87,7 +87,7 @@ async def server_process(settings: Settings, **env: str) -> AsyncIterator[str]:
 @asynccontextmanager
 async def server_in_process(settings: Settings) -> AsyncIterator[tuple[str, EventRelay]]:
     """The app under uvicorn on this event loop: (base URL, the app's EventRelay)."""
-    app = create_app(settings)
+    app = server_app(settings)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

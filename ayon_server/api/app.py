@@ -23,13 +23,14 @@ from ayon_server.api.access_log import log_request
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.metrics_middleware import http_metrics_observer, install_metrics
 from ayon_server.api.request_observer import RequestObserverMiddleware
-from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
+from ayon_server.api.state import ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partitions import LogPartitionKeeper
 from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
 from ayon_server.events.relay import EventRelay
+from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
@@ -51,9 +52,20 @@ def server_workers(runtime: Runtime) -> list[BackgroundWorker]:
 
 
 def create_app(
-    settings: Settings, *, run_maintenance: bool = False, runtime: Runtime | None = None
+    settings: Settings,
+    *,
+    run_maintenance: bool = False,
+    runtime: Runtime | None = None,
+    maintenance: MaintenanceService | None = None,
 ) -> FastAPI:
-    """Build the app. A given `runtime` stays the caller's: the app never closes it."""
+    """Build the app. A given `runtime` stays the caller's: the app never closes it.
+
+    `maintenance` (the maintenance package's MaintenanceProcedure) lets the server start runs
+    over HTTP and, with `run_maintenance`, host the scheduler; without it POST
+    /api/maintenance/run answers 503.
+    """
+    if run_maintenance and maintenance is None:
+        raise ValueError("run_maintenance needs the maintenance procedure (maintenance=...)")
     app = FastAPI(
         title="AYON server",
         version=__version__,
@@ -64,6 +76,7 @@ def create_app(
     app.state.server = ServerState(
         settings=settings,
         run_maintenance=run_maintenance,
+        maintenance=maintenance,
         migrations=load_migrations(),
         runtime=runtime,
     )
@@ -102,8 +115,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.started_at = time.monotonic()
         state.workers = WorkerGroup(server_workers(state.runtime))
         state.workers.start()
-        if state.run_maintenance:
-            state.scheduler = await _start_scheduler(state.runtime)
+        if state.run_maintenance and state.maintenance is not None:
+            state.scheduler = await _start_scheduler(state.maintenance.scheduler(state.runtime))
     except Exception as exc:
         state.startup_error = f"{exc.__class__.__name__}: {exc}"
         log.debug("server startup failed", exc_info=True)
@@ -121,11 +134,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _shutdown(state, owns_runtime)
 
 
-async def _start_scheduler(runtime: Runtime) -> MaintenanceSchedulerHandle:
-    # Imported here: only processes that run maintenance need it (DESIGN §4).
-    from maintenance.scheduler import MaintenanceScheduler
-
-    scheduler = MaintenanceScheduler(runtime)
+async def _start_scheduler(scheduler: MaintenanceSchedulerHandle) -> MaintenanceSchedulerHandle:
     try:
         await scheduler.start()
     except BaseException:

@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ayon_server.api.app import create_app
 from ayon_server.api.state import ServerState
 from ayon_server.config import Settings
+from ayon_server.maintenance.service import MaintenanceService
 
 log = logging.getLogger(__name__)
 
@@ -70,5 +71,8 @@ def run_app(app: FastAPI, settings: Settings) -> int:
     return 0
 
 
-def serve(settings: Settings, *, run_maintenance: bool) -> int:
-    return run_app(create_app(settings, run_maintenance=run_maintenance), settings)
+def serve(
+    settings: Settings, *, run_maintenance: bool, maintenance: MaintenanceService | None
+) -> int:
+    app = create_app(settings, run_maintenance=run_maintenance, maintenance=maintenance)
+    return run_app(app, settings)

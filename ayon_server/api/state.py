@@ -9,26 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ayon_server.background.worker import WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
 from ayon_server.runtime import Runtime
 from ayon_server.schema import Migration
-
-
-class MaintenanceSchedulerHandle(Protocol):
-    """The part of maintenance.scheduler.MaintenanceScheduler the server uses."""
-
-    @property
-    def next_run_time(self) -> datetime | None: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self, timeout: float | None = None) -> None:
-        """Stop scheduling; a running run gets `timeout` seconds to stop, then is cancelled."""
-        ...
 
 
 @dataclass
@@ -38,6 +25,9 @@ class ServerState:
     # The migrations this release ships, read once: readiness compares the database to them.
     migrations: list[Migration]
     runtime: Runtime | None = None
+    # The maintenance procedure, when the composition root provided one: runs over HTTP and,
+    # with run_maintenance, the scheduler.
+    maintenance: MaintenanceService | None = None
     workers: WorkerGroup = field(default_factory=WorkerGroup)
     scheduler: MaintenanceSchedulerHandle | None = None
     started_at: float = field(default_factory=time.monotonic)

@@ -347,7 +347,7 @@ class EventStream:
             log.warning("could not publish event %s on Redis: %s", event.id, exc)
 
     async def latest(self, topic: str) -> EventModel | None:
-        """The newest event of a topic (e.g. the last server.maintenance run)."""
+        """The newest event of a topic (e.g. the last maintenance run)."""
         row = await self.db.fetchrow(
             f"SELECT {COLUMNS} FROM public.events WHERE topic = $1 "
             "ORDER BY created_at DESC LIMIT 1",

@@ -18,13 +18,12 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from ayon_server.background.worker import WorkerGroup
 from ayon_server.events.stream import EventModel
 from ayon_server.lib.postgres import CONNECTION_ERRORS
+from ayon_server.maintenance.runs import ACTIVE_STATUSES, last_run
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# The topic maintenance runs record themselves under (maintenance.tasks.base, which the core
-# cannot import) and the task statuses of their summary (DESIGN §9).
-MAINTENANCE_TOPIC = "server.maintenance"
+# The task statuses of a run's summary (DESIGN §9).
 TASK_STATUSES = ("finished", "failed", "skipped")
 # A scrape waits at most this long for PostgreSQL; Prometheus' own default timeout is 10 s.
 READ_TIMEOUT = 2.0
@@ -32,7 +31,7 @@ LOG_COLLECTOR = "log_collector"
 
 
 class MaintenanceCollector:
-    """The newest server.maintenance run: when, whether it succeeded, each task's result."""
+    """The newest maintenance run: when, whether it succeeded, each task's result."""
 
     def __init__(self) -> None:
         self._read = False
@@ -45,7 +44,7 @@ class MaintenanceCollector:
             return
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                self._run = await runtime.events.latest(MAINTENANCE_TOPIC)
+                self._run = await last_run(runtime)
         except (TimeoutError, asyncpg.PostgresError, *CONNECTION_ERRORS) as exc:
             log.debug("maintenance metrics left out of this scrape: %r", exc)
             return
@@ -69,9 +68,9 @@ class MaintenanceCollector:
         yield _gauge(
             "ayon_maintenance_running",
             "1 while the newest maintenance run is still in progress",
-            1 if run.status in ("pending", "in_progress") else 0,
+            1 if run.status in ACTIVE_STATUSES else 0,
         )
-        if run.status not in ("pending", "in_progress"):
+        if run.status not in ACTIVE_STATUSES:
             # Left out while a run is in progress: it has not succeeded or failed yet.
             yield _gauge(
                 "ayon_maintenance_last_run_success",

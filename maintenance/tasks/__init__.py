@@ -1,9 +1,14 @@
-"""The task registry, in the CONTRACT order of DESIGN §9 (vacuum_db always last)."""
+"""The task registry: the implementation of each task of the catalog, in the catalog's order.
+
+Names, titles and order are fixed by ayon_server.maintenance.catalog; importing this package
+fails when a catalog entry has no implementation here or an implementation is not in it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ayon_server.maintenance.catalog import TASK_NAMES, check_task_names
 from maintenance.tasks.auto_update import AutoUpdate
 from maintenance.tasks.base import MaintenanceTask
 from maintenance.tasks.clean_activities import CleanActivities
@@ -18,33 +23,35 @@ from maintenance.tasks.clean_thumbnails import CleanThumbnails
 from maintenance.tasks.collect_metrics import CollectMetrics
 from maintenance.tasks.vacuum_db import VacuumDb
 
-TASKS: tuple[type[MaintenanceTask], ...] = (
-    AutoUpdate,
-    CollectMetrics,
-    CleanThumbnails,
-    CleanLogs,
-    CleanLinks,
-    CleanActivities,
-    CleanEvents,
-    CleanFiles,
-    CleanDeadLinks,
-    CleanSessions,
-    CleanSites,
-    VacuumDb,
-)
-TASK_NAMES: tuple[str, ...] = tuple(task.name for task in TASKS)
+_IMPLEMENTATIONS: dict[str, type[MaintenanceTask]] = {
+    task.name: task
+    for task in (
+        AutoUpdate,
+        CleanActivities,
+        CleanDeadLinks,
+        CleanEvents,
+        CleanFiles,
+        CleanLinks,
+        CleanLogs,
+        CleanSessions,
+        CleanSites,
+        CleanThumbnails,
+        CollectMetrics,
+        VacuumDb,
+    )
+}
+if set(_IMPLEMENTATIONS) != set(TASK_NAMES):
+    raise ImportError(
+        "maintenance tasks and the catalog disagree: "
+        f"without implementation {sorted(set(TASK_NAMES) - set(_IMPLEMENTATIONS))}, "
+        f"not in the catalog {sorted(set(_IMPLEMENTATIONS) - set(TASK_NAMES))}"
+    )
 
-
-class UnknownTask(ValueError):
-    """A task name that is not in the registry; the message lists the valid ones."""
+TASKS: tuple[type[MaintenanceTask], ...] = tuple(_IMPLEMENTATIONS[name] for name in TASK_NAMES)
 
 
 def select_tasks(names: Iterable[str]) -> list[type[MaintenanceTask]]:
     """The named tasks in registry order (a run never reorders them), each once."""
     wanted = set(names)
-    unknown = sorted(wanted - set(TASK_NAMES))
-    if unknown:
-        raise UnknownTask(
-            f"unknown task {', '.join(map(repr, unknown))}; valid tasks: {', '.join(TASK_NAMES)}"
-        )
+    check_task_names(wanted)
     return [task for task in TASKS if task.name in wanted]

@@ -9,7 +9,6 @@ from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
 
 class AutoUpdate(MaintenanceTask):
     name = "auto_update"
-    title = "AutoUpdate"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         if ctx.config.update_catalog_url is None:

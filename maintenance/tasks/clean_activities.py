@@ -12,14 +12,13 @@ A dry run counts and stamps nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType
 from ayon_server.projects.store import ProjectRef
 from maintenance.batching import rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, existing_projects
+from maintenance.tasks.base import ProjectTask, TaskContext
 
 
 def _gone_origins(project: ProjectRef, entity_type: EntityType) -> str:
@@ -114,21 +113,18 @@ async def _delete(
     return deleted, unattached
 
 
-class CleanActivities(MaintenanceTask):
+class CleanActivities(ProjectTask):
     name = "clean_activities"
-    title = "Clean-up activities"
+    counts = ("deleted", "filesUnattached", "originsMarkedGone")
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)
-        result = {"deleted": 0, "filesUnattached": 0, "originsMarkedGone": 0, "projects": 0}
-        async for project in existing_projects(ctx):
-            result["projects"] += 1
-            if ctx.dry_run:
-                result["deleted"] += await _count(ctx, project, cutoff)
-                continue
-            for entity_type in ENTITY_TYPES.values():
-                result["originsMarkedGone"] += await _stamp(ctx, project, entity_type)
-                deleted, unattached = await _delete(ctx, project, entity_type, cutoff)
-                result["deleted"] += deleted
-                result["filesUnattached"] += unattached
-        return result
+        if ctx.dry_run:
+            return {"deleted": await _count(ctx, project, cutoff)}
+        counts = dict.fromkeys(self.counts, 0)
+        for entity_type in ENTITY_TYPES.values():
+            counts["originsMarkedGone"] += await _stamp(ctx, project, entity_type)
+            deleted, unattached = await _delete(ctx, project, entity_type, cutoff)
+            counts["deleted"] += deleted
+            counts["filesUnattached"] += unattached
+        return counts

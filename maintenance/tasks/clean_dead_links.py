@@ -16,15 +16,12 @@ business and are left alone here; the id is consumed all the same.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from ayon_server.entities.registry import ENTITY_TYPES
 from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext
-from maintenance.tasks.clean_links import clean_every_project
+from maintenance.tasks.base import ProjectTask, TaskContext
 
 
 def _gone(project: ProjectRef, column: str) -> str:
@@ -89,34 +86,35 @@ def _delete_sql(project: ProjectRef) -> str:
     """
 
 
-class CleanDeadLinks(MaintenanceTask):
+async def _count(ctx: TaskContext, project_name: str) -> int:
+    async with ctx.runtime.db.transaction() as conn:
+        project = await load_project_ref(conn, project_name, lock=True)
+        if not await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {project.table('deleted_entities')})"
+        ):
+            return 0  # without reading a single link
+        return await conn.fetchval(_count_sql(project))
+
+
+async def _delete(ctx: TaskContext, project_name: str) -> int:
+    deleted = 0
+
+    async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        nonlocal deleted
+        # The project lock keeps the schema from being dropped under the batch.
+        project = await load_project_ref(conn, project_name, lock=True)
+        consumed = [row["entity_id"] for row in await conn.fetch(_consume_sql(project), limit)]
+        if consumed:
+            deleted += rows_affected(await conn.execute(_delete_sql(project), consumed))
+        return len(consumed)
+
+    await run_in_batches(ctx, batch)
+    return deleted
+
+
+class CleanDeadLinks(ProjectTask):
     name = "clean_dead_links"
-    title = "Clean-up dead links"
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        async def clean(project_name: str) -> int:
-            if ctx.dry_run:
-                async with ctx.runtime.db.transaction() as conn:
-                    project = await load_project_ref(conn, project_name, lock=True)
-                    if not await conn.fetchval(
-                        f"SELECT EXISTS (SELECT 1 FROM {project.table('deleted_entities')})"
-                    ):
-                        return 0  # without reading a single link
-                    return await conn.fetchval(_count_sql(project))
-            deleted = 0
-
-            async def batch(conn: asyncpg.Connection, limit: int) -> int:
-                nonlocal deleted
-                # The project lock keeps the schema from being dropped under the batch.
-                project = await load_project_ref(conn, project_name, lock=True)
-                consumed = [
-                    row["entity_id"] for row in await conn.fetch(_consume_sql(project), limit)
-                ]
-                if consumed:
-                    deleted += rows_affected(await conn.execute(_delete_sql(project), consumed))
-                return len(consumed)
-
-            await run_in_batches(ctx, batch)
-            return deleted
-
-        return await clean_every_project(ctx, clean)
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+        visit = _count if ctx.dry_run else _delete
+        return {"deleted": await visit(ctx, project.name)}

@@ -1,7 +1,7 @@
 """clean_events: delete events past their retention without ever breaking a depends_on chain.
 
 Two retentions apply: `eventRetentionDays` (null keeps events forever) for every topic except
-server.maintenance, whose run history follows `maintenanceHistoryDays`. An event goes only when
+MAINTENANCE_TOPIC, whose run history follows `maintenanceHistoryDays`. An event goes only when
 it is expired, not pending or in progress, not this run's own event, and no event depends on it.
 Deleting the leaves of a chain makes their parents deletable, so passes repeat until one deletes
 nothing; a chain whose newest dependent must stay keeps all its ancestors.
@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 
 from ayon_server.events.stream import parse_event_id
+from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from maintenance.batching import run_in_batches
-from maintenance.tasks.base import MAINTENANCE_TOPIC, MaintenanceTask, TaskContext
+from maintenance.tasks.base import MaintenanceTask, TaskContext
 
 # Parameters shared by every query: $1 maintenance topic, $2 cutoff for other topics (NULL keeps
 # them forever), $3 cutoff for maintenance history, $4 this run's event id (or NULL).
@@ -59,7 +60,6 @@ _COUNT_DELETABLE = f"""
 
 class CleanEvents(MaintenanceTask):
     name = "clean_events"
-    title = "Clean-up events"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         retention = ctx.config.event_retention_days

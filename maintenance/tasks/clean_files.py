@@ -18,7 +18,6 @@ import os
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -26,7 +25,7 @@ from ayon_server.exceptions import NotFoundException
 from ayon_server.files.store import file_path, project_files_dir
 from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import batch_boundary, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, existing_projects
+from maintenance.tasks.base import ProjectTask, TaskContext
 
 
 def _unattached(project: ProjectRef) -> str:
@@ -51,9 +50,8 @@ def _unlink(path: Path) -> int:
     return size
 
 
-async def _clean_records(
-    ctx: TaskContext, project: ProjectRef, cutoff: datetime, result: dict[str, int]
-) -> None:
+async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime) -> dict[str, int]:
+    """{"deleted", "bytes"}: the unattached records of the project and their stored bytes."""
     storage = ctx.runtime.settings.storage_dir
     if ctx.dry_run:
         row = await ctx.runtime.db.fetchrow(
@@ -61,11 +59,11 @@ async def _clean_records(
             f"FROM ({_unattached(project)}) u",
             cutoff,
         )
-        result["deleted"] += row["n"]
-        result["bytes"] += row["b"]
-        return
+        return {"deleted": row["n"], "bytes": row["b"]}
+    unlinked = 0
 
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
+        nonlocal unlinked
         rows = await conn.fetch(
             f"DELETE FROM {project.table('files')} WHERE id IN "
             f"(SELECT id FROM ({_unattached(project)}) u LIMIT $2) RETURNING id",
@@ -73,10 +71,11 @@ async def _clean_records(
             limit,
         )
         for row in rows:
-            result["bytes"] += _unlink(file_path(storage, project.name, row["id"]))
+            unlinked += _unlink(file_path(storage, project.name, row["id"]))
         return len(rows)
 
-    result["deleted"] += await run_in_batches(ctx, batch)
+    deleted = await run_in_batches(ctx, batch)
+    return {"deleted": deleted, "bytes": unlinked}
 
 
 async def _known_ids(ctx: TaskContext, project_name: str, names: list[str]) -> set[str]:
@@ -122,10 +121,12 @@ async def _clean_directory(
         await batch_boundary(ctx)
 
 
-async def _clean_storage(ctx: TaskContext, cutoff: float, result: dict[str, int]) -> None:
+async def _clean_storage(ctx: TaskContext, cutoff: float) -> dict[str, int]:
+    """{"orphanFilesDeleted", "orphanBytes"}: stored files of any project that no record names."""
+    result = {"orphanFilesDeleted": 0, "orphanBytes": 0}
     root = Path(ctx.runtime.settings.storage_dir) / "projects"
     if not root.is_dir():
-        return
+        return result
     for project_dir in sorted(root.iterdir()):
         files_dir = project_files_dir(ctx.runtime.settings.storage_dir, project_dir.name)
         if not files_dir.is_dir():
@@ -133,16 +134,21 @@ async def _clean_storage(ctx: TaskContext, cutoff: float, result: dict[str, int]
         for directory in sorted(files_dir.iterdir()):
             if directory.is_dir() and not directory.is_symlink():
                 await _clean_directory(ctx, project_dir.name, directory, cutoff, result)
+    return result
 
 
-class CleanFiles(MaintenanceTask):
+def _cutoff(ctx: TaskContext) -> datetime:
+    return ctx.now - timedelta(hours=ctx.config.file_grace_hours)
+
+
+class CleanFiles(ProjectTask):
     name = "clean_files"
-    title = "Clean-up unused files"
+    counts = ("deleted", "bytes", "orphanFilesDeleted", "orphanBytes")
+    report_projects = False
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        cutoff = ctx.now - timedelta(hours=ctx.config.file_grace_hours)
-        result = {"deleted": 0, "bytes": 0, "orphanFilesDeleted": 0, "orphanBytes": 0}
-        async for project in existing_projects(ctx):
-            await _clean_records(ctx, project, cutoff, result)
-        await _clean_storage(ctx, cutoff.timestamp(), result)
-        return result
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+        return await _clean_records(ctx, project, _cutoff(ctx))
+
+    async def after_projects(self, ctx: TaskContext) -> dict[str, int]:
+        # Files of every directory under the storage, projects deleted long ago included.
+        return await _clean_storage(ctx, _cutoff(ctx).timestamp())

@@ -8,32 +8,11 @@ link types, not with the number of links.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import asyncpg
 
-from ayon_server.exceptions import NotFoundException
-from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
+from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import Batch, rows_affected, run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
-
-# Cleans one project (by name) and returns how many rows it deleted, or would delete.
-ProjectCleanup = Callable[[str], Awaitable[int]]
-
-
-async def clean_every_project(ctx: TaskContext, clean: ProjectCleanup) -> dict[str, Any]:
-    """Run `clean` for each project; {"deleted", "projects"} for the run's summary."""
-    await require_projects(ctx)
-    deleted = projects = 0
-    for name in await project_names(ctx.runtime.db):
-        ctx.check_stop()
-        try:
-            deleted += await clean(name)
-        except NotFoundException:
-            continue  # deleted while we were on our way to it: its links went with its schema
-        projects += 1
-    return {"deleted": deleted, "projects": projects}
+from maintenance.tasks.base import ProjectTask, TaskContext
 
 
 def _missing_types_sql(project: ProjectRef) -> str:
@@ -54,28 +33,22 @@ def _missing_types_sql(project: ProjectRef) -> str:
     """
 
 
-class CleanLinks(MaintenanceTask):
+class CleanLinks(ProjectTask):
     name = "clean_links"
-    title = "Clean-up links"
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        async def clean(project_name: str) -> int:
-            async with ctx.runtime.db.transaction() as conn:
-                project = await load_project_ref(conn, project_name)
-                missing = [
-                    row["link_type"] for row in await conn.fetch(_missing_types_sql(project))
-                ]
-                if not missing:
-                    return 0
-                if ctx.dry_run:
-                    return await conn.fetchval(
-                        f"SELECT count(*) FROM {project.table('links')} "
-                        "WHERE link_type = ANY($1::text[])",
-                        missing,
-                    )
-            return await run_in_batches(ctx, _delete_batch(project_name, missing))
-
-        return await clean_every_project(ctx, clean)
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+        async with ctx.runtime.db.transaction() as conn:
+            missing = [row["link_type"] for row in await conn.fetch(_missing_types_sql(project))]
+            if not missing:
+                return {"deleted": 0}
+            if ctx.dry_run:
+                count = await conn.fetchval(
+                    f"SELECT count(*) FROM {project.table('links')} "
+                    "WHERE link_type = ANY($1::text[])",
+                    missing,
+                )
+                return {"deleted": count}
+        return {"deleted": await run_in_batches(ctx, _delete_batch(project.name, missing))}
 
 
 def _delete_batch(project_name: str, missing: list[str]) -> Batch:

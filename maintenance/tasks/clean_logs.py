@@ -36,7 +36,6 @@ def _table(partition: LogPartition) -> str:
 
 class CleanLogs(MaintenanceTask):
     name = "clean_logs"
-    title = "Clean-up logs"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         cutoff = ctx.now - timedelta(days=ctx.config.log_retention_days)

@@ -24,7 +24,6 @@ from maintenance.tasks.base import MaintenanceTask, TaskContext
 
 class CleanSessions(MaintenanceTask):
     name = "clean_sessions"
-    title = "Delete expired sessions"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         counts = {"expired": 0, "unreadable": 0, "expiryRestored": 0, "danglingIndexEntries": 0}

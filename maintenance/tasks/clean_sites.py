@@ -24,7 +24,6 @@ SITE_DATA_NOTE = "none stored yet: only the site records are deleted"
 
 class CleanSites(MaintenanceTask):
     name = "clean_sites"
-    title = "Remove old site records"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         cutoff = ctx.now - timedelta(days=ctx.config.site_retention_days)

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
 from ayon_server.entities.registry import ENTITY_TYPES
-from ayon_server.exceptions import NotFoundException
-from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
+from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import run_in_batches
-from maintenance.tasks.base import MaintenanceTask, TaskContext, require_projects
+from maintenance.tasks.base import ProjectTask, TaskContext
 
 REFERRING_TABLES = tuple(t.table for t in ENTITY_TYPES.values() if t.has_thumbnail)
 
@@ -152,22 +150,12 @@ async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, i
     return deleted, deleted_bytes
 
 
-class CleanThumbnails(MaintenanceTask):
+class CleanThumbnails(ProjectTask):
     name = "clean_thumbnails"
-    title = "Clean-up thumbnails"
+    counts = ("deleted", "bytes")
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        db = ctx.runtime.db
-        await require_projects(ctx)
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
         cutoff = ctx.now - timedelta(hours=ctx.config.thumbnail_grace_hours)
-        result = {"deleted": 0, "bytes": 0, "projects": 0}
-        for name in await project_names(db):
-            try:
-                visit = _count if ctx.dry_run else _delete
-                deleted, size = await visit(ctx, name, cutoff)
-            except NotFoundException:
-                continue  # deleted while we were visiting the others
-            result["projects"] += 1
-            result["deleted"] += deleted
-            result["bytes"] += size
-        return result
+        visit = _count if ctx.dry_run else _delete
+        deleted, size = await visit(ctx, project.name, cutoff)
+        return {"deleted": deleted, "bytes": size}

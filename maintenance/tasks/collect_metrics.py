@@ -68,7 +68,6 @@ _TABLE_SIZES = """
 
 class CollectMetrics(MaintenanceTask):
     name = "collect_metrics"
-    title = "MetricsCollector"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         day = ctx.now.astimezone(UTC).date()

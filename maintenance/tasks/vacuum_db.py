@@ -20,7 +20,6 @@ _OPTIONS = {"analyze": "ANALYZE", "full": "FULL, ANALYZE"}
 
 class VacuumDb(MaintenanceTask):
     name = "vacuum_db"
-    title = "DB Vacuum"
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         mode = ctx.config.vacuum_mode

@@ -16,16 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
-from ayon_server.exceptions import BadRequestException, ConflictException
-from maintenance.config import (
+from ayon_server.exceptions import (
+    BadRequestException,
+    ConflictException,
+    ServiceUnavailableException,
+)
+from ayon_server.maintenance.catalog import TASK_CATALOG, UnknownTask
+from ayon_server.maintenance.config import (
     InvalidMaintenanceConfig,
     load_config,
     next_run_at,
     save_config,
 )
-from maintenance.lock import MaintenanceLocked, is_running
-from maintenance.runner import MaintenanceRunner, last_run
-from maintenance.tasks import TASKS, UnknownTask
+from ayon_server.maintenance.lock import MaintenanceLocked, is_running
+from ayon_server.maintenance.runs import last_run
 
 router = APIRouter(tags=["Maintenance"])
 log = logging.getLogger(__name__)
@@ -52,7 +56,7 @@ async def get_maintenance(
         "timezone": config.timezone,
         "tasks": [
             {"name": task.name, "title": task.title, "enabled": config.task_enabled(task.name)}
-            for task in TASKS
+            for task in TASK_CATALOG
         ],
         "running": await is_running(runtime.db),
         "lastRun": last.model_dump(mode="json", by_alias=True) if last else None,
@@ -67,10 +71,14 @@ async def run_maintenance(
     state: ServerStateDep,
     body: Annotated[RunRequest | None, Body()] = None,
 ) -> JSONResponse:
+    if state.maintenance is None:
+        raise ServiceUnavailableException(
+            "This server was started without the maintenance procedure; it cannot start runs"
+        )
     body = body or RunRequest()
     try:
-        event_id, run = await MaintenanceRunner(runtime).start(
-            body.tasks, dry_run=body.dry_run, trigger="api", stop_event=state.shutting_down
+        event_id, run = await state.maintenance.start_run(
+            runtime, body.tasks, dry_run=body.dry_run, stop_event=state.shutting_down
         )
     except UnknownTask as exc:
         raise BadRequestException(str(exc)) from None

@@ -28,8 +28,8 @@ from pydantic.alias_generators import to_camel
 from redis.exceptions import RedisError
 
 from ayon_server.lib.postgres import Postgres
+from ayon_server.maintenance.catalog import TASK_NAMES
 from ayon_server.runtime import Runtime
-from maintenance.tasks import TASK_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,32 @@
+"""The maintenance procedure as a server process uses it: runs over HTTP and the scheduler.
+
+entrypoint.py (and the tests) hand a MaintenanceProcedure to create_app; the server core only
+knows the MaintenanceService protocol it implements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ayon_server.runtime import Runtime
+from maintenance.runner import MaintenanceRunner, RunResult
+from maintenance.scheduler import MaintenanceScheduler
+
+
+class MaintenanceProcedure:
+    """Implements ayon_server.maintenance.service.MaintenanceService."""
+
+    async def start_run(
+        self,
+        runtime: Runtime,
+        task_names: list[str] | None,
+        *,
+        dry_run: bool,
+        stop_event: asyncio.Event,
+    ) -> tuple[str, asyncio.Task[RunResult]]:
+        return await MaintenanceRunner(runtime).start(
+            task_names, dry_run=dry_run, trigger="api", stop_event=stop_event
+        )
+
+    def scheduler(self, runtime: Runtime) -> MaintenanceScheduler:
+        return MaintenanceScheduler(runtime)
