@@ -27,9 +27,9 @@ from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partitions import LogPartitionKeeper
-from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
 from ayon_server.events.relay import EventRelay
+from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ayon_server.background.worker import WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.lib.workers import WorkerGroup
 from ayon_server.runtime import Runtime
 from ayon_server.schema import Migration
 

@@ -12,7 +12,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from ayon_server.background.worker import WorkerGroup
+from ayon_server.lib.workers import WorkerGroup
 from ayon_server.metrics.collectors import (
     DatabasePoolCollector,
     MaintenanceCollector,
