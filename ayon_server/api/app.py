@@ -25,10 +25,10 @@ from ayon_server.api.metrics_middleware import http_metrics_observer, install_me
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
+from ayon_server.background.event_relay import EventRelay
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partitions import LogPartitionKeeper
 from ayon_server.config import Settings
-from ayon_server.events.relay import EventRelay
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
