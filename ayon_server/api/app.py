@@ -33,6 +33,7 @@ from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
+from setup import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(
     app.state.server = ServerState(
         settings=settings,
         run_maintenance=run_maintenance,
-        migrations=load_migrations(),
+        migrations=load_migrations(MIGRATIONS_DIR),
         runtime=runtime,
     )
     install_error_handling(app)
