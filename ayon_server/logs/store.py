@@ -19,7 +19,7 @@ import asyncpg
 from ayon_server.config import LogLevel
 from ayon_server.lib.keyset import decode_cursor, encode_cursor
 from ayon_server.lib.postgres import CONNECTION_ERRORS, Postgres
-from ayon_server.logs.collector import LOG_COLUMNS, LogEntry
+from ayon_server.logs.queue_handler import LOG_COLUMNS, LogEntry
 
 LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 CONNECT_TIMEOUT = 5.0
