@@ -27,7 +27,7 @@ from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.event_relay import EventRelay
 from ayon_server.background.log_collector import LogCollector
-from ayon_server.background.log_partitions import LogPartitionKeeper
+from ayon_server.background.log_partition_keeper import LogPartitionKeeper
 from ayon_server.config import Settings
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.runtime import Runtime
