@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI
 from ayon_server.api import routes
 from ayon_server.api.access_log import log_request
 from ayon_server.api.errors import install_error_handling
-from ayon_server.api.metrics_middleware import http_metrics_observer, install_metrics
+from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import MaintenanceSchedulerHandle, ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
