@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
-from ayon_server.metrics import ServerMetrics
+from ayon_server.prometheus import ServerMetrics
 from ayon_server.runtime import Runtime
 from tests.conftest import free_port, login, make_user, serving
 
