@@ -141,3 +141,8 @@ def quote_ident(name: str) -> str:
     if not name or "\x00" in name:
         raise ValueError("empty or invalid identifier")
     return '"' + name.replace('"', '""') + '"'
+
+
+def rows_affected(status: str) -> int:
+    """Row count of a command status such as "DELETE 12"."""
+    return int(status.rsplit(" ", 1)[-1])
