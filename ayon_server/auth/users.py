@@ -18,7 +18,6 @@ from ayon_server.exceptions import BadRequestException, ConflictException, NotFo
 from ayon_server.lib.postgres import Postgres
 
 USER_NAME_RE = re.compile(r"^[a-zA-Z0-9_]([a-zA-Z0-9_.\-]*[a-zA-Z0-9_])?$")
-ROLE_FLAGS = ("isAdmin", "isManager", "isService")
 _COLUMNS = "name, active, attrib, data, password_hash, api_key_preview, created_at, updated_at"
 
 
@@ -96,10 +95,6 @@ async def get_user_by_api_key(db: Postgres, key: str) -> User | None:
         f"SELECT {_COLUMNS} FROM public.users WHERE api_key_hash = $1", hash_api_key(key)
     )
     return User.from_row(row) if row else None
-
-
-async def get_password_hash(db: Postgres, name: str) -> str | None:
-    return await db.fetchval("SELECT password_hash FROM public.users WHERE name = $1", name)
 
 
 def _api_key_values(api_key: str | None) -> tuple[str | None, str | None]:

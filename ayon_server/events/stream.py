@@ -29,7 +29,6 @@ from ayon_server.lib.redis import Redis
 log = logging.getLogger(__name__)
 
 EventStatus = Literal["pending", "in_progress", "finished", "failed", "aborted", "restarted"]
-EVENT_STATUSES: tuple[str, ...] = EventStatus.__args__  # type: ignore[attr-defined]
 EVENTS_CHANNEL = "events"
 
 COLUMNS = (
