@@ -16,6 +16,7 @@ from ayon_server.auth.passwords import hash_password, needs_rehash
 from ayon_server.auth.tokens import hash_api_key
 from ayon_server.exceptions import BadRequestException, ConflictException, NotFoundException
 from ayon_server.lib.postgres import Postgres, rows_affected
+from ayon_server.lib.timestamps import isoformat_or_none
 
 USER_NAME_RE = re.compile(r"^[a-zA-Z0-9_]([a-zA-Z0-9_.\-]*[a-zA-Z0-9_])?$")
 _COLUMNS = "name, active, attrib, data, password_hash, api_key_preview, created_at, updated_at"
@@ -67,8 +68,8 @@ class User:
             "ownAttrib": sorted(self.attrib),
             "data": data,
             "hasPassword": self.password_hash is not None,
-            "createdAt": self.created_at.isoformat() if self.created_at else None,
-            "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
+            "createdAt": isoformat_or_none(self.created_at),
+            "updatedAt": isoformat_or_none(self.updated_at),
         }
 
 
