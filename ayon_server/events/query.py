@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ayon_server.events.naming import topic_like_pattern
@@ -18,6 +18,7 @@ from ayon_server.events.stream import COLUMNS, EventModel
 from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.keyset import decode_cursor, encode_cursor
 from ayon_server.lib.postgres import Postgres
+from ayon_server.lib.timestamps import assume_utc
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -55,10 +56,6 @@ def decode_event_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequestException("Invalid cursor") from None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def list_events(db: Postgres, query: EventQuery) -> EventPage:
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequestException(f"limit must be between 1 and {MAX_LIMIT}")
@@ -79,9 +76,9 @@ async def list_events(db: Postgres, query: EventQuery) -> EventPage:
     if query.users:
         conditions.append(f"user_name = ANY({param(list(query.users))}::text[])")
     if query.newer_than is not None:
-        conditions.append(f"created_at > {param(_aware(query.newer_than))}")
+        conditions.append(f"created_at > {param(assume_utc(query.newer_than))}")
     if query.older_than is not None:
-        conditions.append(f"created_at < {param(_aware(query.older_than))}")
+        conditions.append(f"created_at < {param(assume_utc(query.older_than))}")
     if query.cursor is not None:
         created_at, event_id = decode_event_cursor(query.cursor)
         conditions.append(f"(created_at, id) < ({param(created_at)}, {param(event_id)})")
