@@ -145,6 +145,34 @@ def new_event_row(topic: str, fields: NewEventFields) -> dict[str, Any]:
     }
 
 
+class EventChanges(TypedDict, total=False):
+    """What `update` and `update_row` may change; a field left out or None stays as it is."""
+
+    status: EventStatus | None
+    description: str | None
+    summary: dict[str, Any] | None
+    payload: dict[str, Any] | None
+    sender: str | None
+    sender_type: str | None
+    project: str | None
+    user: str | None
+    retries: int | None
+
+
+# The column of each field whose name differs from it (AYON's names on the API side).
+_CHANGE_COLUMNS = {"project": "project_name", "user": "user_name"}
+
+
+def changed_columns(changes: EventChanges) -> dict[str, Any]:
+    """The non-None changes by column name; an unknown field is a TypeError."""
+    _reject_unknown_fields(changes, EventChanges.__optional_keys__)
+    return {
+        _CHANGE_COLUMNS.get(field, field): value
+        for field, value in changes.items()
+        if value is not None
+    }
+
+
 class EventStream:
     def __init__(self, db: Postgres, redis: Redis):
         self.db = db
@@ -225,36 +253,15 @@ class EventStream:
         self,
         event_id: str | uuid.UUID,
         *,
-        status: EventStatus | None = None,
-        description: str | None = None,
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        retries: int | None = None,
         progress: float | None = None,
         only_if_status: tuple[str, ...] | None = None,
+        **changes: Unpack[EventChanges],
     ) -> EventModel | None:
         """Change the given fields and publish the change (with `progress`, which is not stored).
 
         None when no such event (or its status did not match `only_if_status`).
         """
-        event = await self.update_row(
-            self.db,
-            event_id,
-            status=status,
-            description=description,
-            summary=summary,
-            payload=payload,
-            sender=sender,
-            sender_type=sender_type,
-            project=project,
-            user=user,
-            retries=retries,
-            only_if_status=only_if_status,
-        )
+        event = await self.update_row(self.db, event_id, only_if_status=only_if_status, **changes)
         if event is not None:
             await self.publish(event, progress=progress)
         return event
@@ -264,33 +271,14 @@ class EventStream:
         db: Executor,
         event_id: str | uuid.UUID,
         *,
-        status: EventStatus | None = None,
-        description: str | None = None,
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        retries: int | None = None,
         only_if_status: tuple[str, ...] | None = None,
+        **changes: Unpack[EventChanges],
     ) -> EventModel | None:
         """Update the non-None fields without publishing; None when no row matched."""
-        changes: dict[str, Any] = {
-            "status": status,
-            "description": description,
-            "summary": summary,
-            "payload": payload,
-            "sender": sender,
-            "sender_type": sender_type,
-            "project_name": project,
-            "user_name": user,
-            "retries": retries,
-        }
-        changes = {k: v for k, v in changes.items() if v is not None}
-        assignments = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
+        columns = changed_columns(changes)
+        assignments = [f"{column} = ${i}" for i, column in enumerate(columns, start=2)]
         assignments.append("updated_at = now()")
-        args: list[Any] = [parse_event_id(event_id), *changes.values()]
+        args: list[Any] = [parse_event_id(event_id), *columns.values()]
         condition = "id = $1"
         if only_if_status:
             args.append(list(only_if_status))
