@@ -57,19 +57,9 @@ class UnsupportedMediaException(AyonException):
     detail = "Unsupported media type"
 
 
-class RangeNotSatisfiableException(AyonException):
-    status = 416
-    detail = "Range not satisfiable"
-
-
 class TooManyRequestsException(AyonException):
     status = 429
     detail = "Too many requests"
-
-
-class NotImplementedException(AyonException):
-    status = 501
-    detail = "Not implemented"
 
 
 class ServiceUnavailableException(AyonException):

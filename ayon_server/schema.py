@@ -1,6 +1,8 @@
-"""The ordered SQL migrations in setup/migrations and the database's view of them.
+"""A directory of ordered SQL migrations and the database's view of them.
 
-Setup applies them; the server's readiness check compares. Both read this one catalog.
+Setup applies them; the server's readiness check compares. Both read this one catalog. The
+directory is the setup package's (setup.MIGRATIONS_DIR), passed in: the core never reaches into
+setup/ by path.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 
 import asyncpg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "setup" / "migrations"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 SCHEMA_MIGRATIONS_DDL = """
@@ -62,7 +63,8 @@ class SchemaState:
         return out
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def load_migrations(directory: Path) -> list[Migration]:
+    """The NNNN_name.sql files of `directory`, in version order."""
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_RE.match(path.name)
@@ -77,10 +79,8 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-async def schema_state(
-    conn: asyncpg.Connection, migrations: list[Migration] | None = None
-) -> SchemaState:
-    migrations = load_migrations() if migrations is None else migrations
+async def schema_state(conn: asyncpg.Connection, migrations: list[Migration]) -> SchemaState:
+    """How the database stands against `migrations` (what a release ships)."""
     exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
     applied: dict[int, str] = {}
     if exists:

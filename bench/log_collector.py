@@ -41,7 +41,7 @@ from ayon_server.api.app import create_app
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import with_database
-from ayon_server.logs.collector import LogEntry, LogQueue, LogQueueHandler
+from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler
 from ayon_server.runtime import Runtime
 from setup.__main__ import run_setup
 

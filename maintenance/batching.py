@@ -13,9 +13,13 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from ayon_server.lib.postgres import rows_affected
 from maintenance.tasks.base import TaskContext
 
 log = logging.getLogger(__name__)
+
+# rows_affected is the core's (ayon_server.lib.postgres), offered here next to run_in_batches.
+__all__ = ["Batch", "batch_boundary", "rows_affected", "run_in_batches"]
 
 # Long enough to let queued application queries through between batches, short enough not to
 # matter for a 5000-row batch.
@@ -24,11 +28,6 @@ MAX_BATCH_RETRIES = 5
 
 # One batch: delete at most `limit` rows on `conn` (already inside a transaction), return how many.
 Batch = Callable[[asyncpg.Connection, int], Awaitable[int]]
-
-
-def rows_affected(status: str) -> int:
-    """Row count of a command status such as "DELETE 12"."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def batch_boundary(ctx: TaskContext) -> None:

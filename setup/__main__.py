@@ -13,7 +13,8 @@ from ayon_server.config import ConfigError, Settings, load_settings
 from ayon_server.lib.postgres import connect_once, database_name
 from ayon_server.logging_setup import configure_logging
 from ayon_server.logs.partitions import ensure_partitions
-from ayon_server.schema import schema_state
+from ayon_server.schema import load_migrations, schema_state
+from setup import MIGRATIONS_DIR
 from setup.admin import bootstrap_admin
 from setup.database import SetupError, create_database, wait_for_postgres
 from setup.migrate import apply_migrations
@@ -53,7 +54,7 @@ async def check_schema(settings: Settings) -> bool:
         )
         return False
     try:
-        state = await schema_state(conn)
+        state = await schema_state(conn, load_migrations(MIGRATIONS_DIR))
     finally:
         await conn.close()
     for problem in state.problems():

@@ -7,6 +7,7 @@ import logging
 import asyncpg
 
 from ayon_server.schema import SCHEMA_MIGRATIONS_DDL, Migration, load_migrations, schema_state
+from setup import MIGRATIONS_DIR
 from setup.database import SetupError
 
 log = logging.getLogger("setup")
@@ -19,7 +20,7 @@ async def apply_migrations(
     conn: asyncpg.Connection, migrations: list[Migration] | None = None
 ) -> list[Migration]:
     """Apply what is pending; return what this process applied (others may have done the rest)."""
-    migrations = load_migrations() if migrations is None else migrations
+    migrations = load_migrations(MIGRATIONS_DIR) if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(SCHEMA_MIGRATIONS_DDL)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.config import Settings
 from ayon_server.exceptions import ConflictException, ForbiddenException
-from ayon_server.frontend.status_page import format_time
+from ayon_server.frontend.status_html import format_time
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from ayon_server.config import Settings
-from ayon_server.frontend.status_page import format_time
+from ayon_server.frontend.status_html import format_time
 from ayon_server.runtime import Runtime
 from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env, wait_for_http
 

@@ -6,6 +6,7 @@ import secrets
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from ayon_server.auth.sessions import SessionStore, session_key, user_index_key
 from ayon_server.auth.throttle import MAX_FAILURES
@@ -73,6 +74,49 @@ async def test_repeated_failures_lock_out_that_user_from_that_address(
                 "/api/auth/login", json={"name": name, "password": "correct horse battery"}
             )
             assert ok.status_code == 200
+
+
+# Cheaper than argon2-cffi's defaults: the parameters of an older release.
+OUTDATED_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+
+
+async def stored_password_hash(runtime: Runtime, name: str) -> str:
+    return await runtime.db.fetchval("SELECT password_hash FROM public.users WHERE name = $1", name)
+
+
+async def user_with_outdated_hash(runtime: Runtime) -> tuple[str, str]:
+    """(name, stored hash) of a user whose password hash an older release made."""
+    name = await make_user(runtime)
+    old_hash = OUTDATED_HASHER.hash("correct horse battery")
+    await runtime.db.execute(
+        "UPDATE public.users SET password_hash = $2 WHERE name = $1", name, old_hash
+    )
+    return name, old_hash
+
+
+async def test_a_login_rehashes_a_password_stored_with_outdated_argon2_parameters(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    name, old_hash = await user_with_outdated_hash(runtime)
+    await login(client, name)
+
+    stored = await stored_password_hash(runtime, name)
+    current = PasswordHasher()
+    assert stored != old_hash
+    assert not current.check_needs_rehash(stored)
+    assert current.verify(stored, "correct horse battery")
+    # A hash made with the current parameters is left as it is.
+    await login(client, name)
+    assert await stored_password_hash(runtime, name) == stored
+
+
+async def test_a_failed_login_leaves_an_outdated_password_hash_alone(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    name, old_hash = await user_with_outdated_hash(runtime)
+    response = await client.post("/api/auth/login", json={"name": name, "password": "wrong"})
+    assert response.status_code == 403
+    assert await stored_password_hash(runtime, name) == old_hash
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ayon_server.background.log_partitions import LogPartitionKeeper
-from ayon_server.background.worker import BackgroundWorker, PeriodicWorker, WorkerGroup
+from ayon_server.background.log_partition_keeper import LogPartitionKeeper
+from ayon_server.lib.workers import BackgroundWorker, PeriodicWorker, WorkerGroup
 from ayon_server.logs.partitions import list_partitions, partition_name
 from ayon_server.runtime import Runtime
 

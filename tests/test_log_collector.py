@@ -22,7 +22,7 @@ import pytest
 
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.config import Settings
-from ayon_server.logs.collector import LogEntry, LogQueue, LogQueueHandler, writing_logs
+from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler, writing_logs
 from ayon_server.logs.store import APPLICATION_NAME
 from ayon_server.runtime import Runtime
 from tests.conftest import free_port

@@ -21,9 +21,9 @@ import pytest
 from ayon_server.auth.sessions import SessionStore
 from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
+from ayon_server.snapshots import contents
+from ayon_server.snapshots.contents import storage_bytes
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from maintenance.tasks import collect_metrics
-from maintenance.tasks.collect_metrics import storage_bytes
 from tests.conftest import free_port, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -137,7 +137,7 @@ async def test_every_public_table_and_only_the_largest_project_tables_are_sized(
     await runtime.db.execute(
         f"INSERT INTO {schema}.large SELECT repeat('x', 1000) FROM generate_series(1, 500)"
     )
-    monkeypatch.setattr(collect_metrics, "LARGEST_PROJECT_TABLES", 2)
+    monkeypatch.setattr(contents, "LARGEST_PROJECT_TABLES", 2)
     try:
         tables = (await collect(runtime))["tables"]
     finally:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ayon_server.background.worker import BackgroundWorker, WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
-from ayon_server.metrics import ServerMetrics
+from ayon_server.prometheus import ServerMetrics
 from ayon_server.runtime import Runtime
 from tests.conftest import free_port, login, make_user, server_app, serving
 

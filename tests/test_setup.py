@@ -12,6 +12,7 @@ from ayon_server.auth.passwords import verify_password
 from ayon_server.config import Settings
 from ayon_server.logs.partitions import ensure_partitions, list_partitions, partition_name
 from ayon_server.schema import load_migrations
+from setup import MIGRATIONS_DIR
 from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env
 
 
@@ -42,7 +43,7 @@ async def applied_versions(settings: Settings) -> list[int]:
 async def test_setup_creates_the_database_and_is_idempotent(empty_database: Settings) -> None:
     code, out = await run_module(empty_database)
     assert code == 0, out
-    expected = [m.version for m in load_migrations()]
+    expected = [m.version for m in load_migrations(MIGRATIONS_DIR)]
     assert await applied_versions(empty_database) == expected
 
     code, out = await run_module(empty_database)
@@ -91,8 +92,10 @@ async def test_three_concurrent_setups_on_an_empty_database_all_succeed_once(
     applied_total = sum(
         int(out.split(" migration(s) applied")[0].rsplit(" ", 1)[-1]) for _, out in results
     )
-    assert applied_total == len(load_migrations())
-    assert await applied_versions(empty_database) == [m.version for m in load_migrations()]
+    assert applied_total == len(load_migrations(MIGRATIONS_DIR))
+    assert await applied_versions(empty_database) == [
+        m.version for m in load_migrations(MIGRATIONS_DIR)
+    ]
 
 
 async def test_setup_bootstraps_the_admin_once_with_an_argon2_hash(

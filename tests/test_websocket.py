@@ -23,8 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ayon_server.api.routes import websocket as websocket_route
+from ayon_server.background.event_relay import EventRelay, RelayClient, websocket_message
 from ayon_server.config import Settings
-from ayon_server.events.relay import EventRelay, RelayClient, websocket_message
 from ayon_server.runtime import Runtime
 from tests.conftest import (
     PYTHON,

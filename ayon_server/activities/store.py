@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -223,10 +222,6 @@ async def delete_activity(
     await publish_events(events, [event])
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
 async def list_activities(
     db: Postgres, project_name: str, entity_type: EntityType, entity_id: uuid.UUID
 ) -> list[dict[str, Any]]:
@@ -290,6 +285,6 @@ def _activity_payload(row: asyncpg.Record) -> dict[str, Any]:
         "author": None,
         "references": [],
         "files": [],
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
+        "createdAt": row["created_at"].isoformat(),
+        "updatedAt": row["updated_at"].isoformat(),
     }

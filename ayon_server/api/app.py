@@ -21,19 +21,20 @@ from fastapi import APIRouter, FastAPI
 from ayon_server.api import routes
 from ayon_server.api.access_log import log_request
 from ayon_server.api.errors import install_error_handling
-from ayon_server.api.metrics_middleware import http_metrics_observer, install_metrics
+from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
+from ayon_server.background.event_relay import EventRelay
 from ayon_server.background.log_collector import LogCollector
-from ayon_server.background.log_partitions import LogPartitionKeeper
-from ayon_server.background.worker import BackgroundWorker, WorkerGroup
+from ayon_server.background.log_partition_keeper import LogPartitionKeeper
 from ayon_server.config import Settings
-from ayon_server.events.relay import EventRelay
+from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
+from setup import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def create_app(
         settings=settings,
         run_maintenance=run_maintenance,
         maintenance=maintenance,
-        migrations=load_migrations(),
+        migrations=load_migrations(MIGRATIONS_DIR),
         runtime=runtime,
     )
     install_error_handling(app)

@@ -109,7 +109,6 @@ async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Ca
     return caller
 
 
-OptionalUser = Annotated[Caller | None, Depends(optional_caller)]
 CurrentUser = Annotated[Caller, Depends(current_caller)]
 ManagerUser = Annotated[Caller, Depends(manager_caller)]
 AdminUser = Annotated[Caller, Depends(admin_caller)]

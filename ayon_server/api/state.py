@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ayon_server.background.worker import WorkerGroup
 from ayon_server.config import Settings
+from ayon_server.lib.workers import WorkerGroup
 from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
 from ayon_server.runtime import Runtime
 from ayon_server.schema import Migration

@@ -24,6 +24,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with other argon2 parameters than hash_password uses now."""
     return _hasher.check_needs_rehash(password_hash)
 
 

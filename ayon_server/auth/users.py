@@ -12,13 +12,13 @@ from typing import Any
 
 import asyncpg
 
-from ayon_server.auth.passwords import hash_password
+from ayon_server.auth.passwords import hash_password, needs_rehash
 from ayon_server.auth.tokens import hash_api_key
 from ayon_server.exceptions import BadRequestException, ConflictException, NotFoundException
-from ayon_server.lib.postgres import Postgres
+from ayon_server.lib.postgres import Postgres, rows_affected
+from ayon_server.lib.timestamps import isoformat_or_none
 
 USER_NAME_RE = re.compile(r"^[a-zA-Z0-9_]([a-zA-Z0-9_.\-]*[a-zA-Z0-9_])?$")
-ROLE_FLAGS = ("isAdmin", "isManager", "isService")
 _COLUMNS = "name, active, attrib, data, password_hash, api_key_preview, created_at, updated_at"
 
 
@@ -68,8 +68,8 @@ class User:
             "ownAttrib": sorted(self.attrib),
             "data": data,
             "hasPassword": self.password_hash is not None,
-            "createdAt": self.created_at.isoformat() if self.created_at else None,
-            "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
+            "createdAt": isoformat_or_none(self.created_at),
+            "updatedAt": isoformat_or_none(self.updated_at),
         }
 
 
@@ -96,10 +96,6 @@ async def get_user_by_api_key(db: Postgres, key: str) -> User | None:
         f"SELECT {_COLUMNS} FROM public.users WHERE api_key_hash = $1", hash_api_key(key)
     )
     return User.from_row(row) if row else None
-
-
-async def get_password_hash(db: Postgres, name: str) -> str | None:
-    return await db.fetchval("SELECT password_hash FROM public.users WHERE name = $1", name)
 
 
 def _api_key_values(api_key: str | None) -> tuple[str | None, str | None]:
@@ -195,6 +191,24 @@ async def set_password(db: Postgres, name: str, password: str | None) -> None:
     )
     if status.endswith(" 0"):
         raise NotFoundException(f"User {name} not found")
+
+
+async def upgrade_password_hash(db: Postgres, user: User, password: str) -> bool:
+    """Re-hash `password`, just verified against the user's stored hash, if that hash was made
+    with older argon2 parameters; True when the new hash was stored.
+
+    A login is the only moment the password is known, so outdated hashes heal as users log in.
+    Only the verified hash is replaced: a password changed meanwhile is never overwritten.
+    """
+    if user.password_hash is None or not needs_rehash(user.password_hash):
+        return False
+    status = await db.execute(
+        "UPDATE public.users SET password_hash = $3 WHERE name = $1 AND password_hash = $2",
+        user.name,
+        user.password_hash,
+        hash_password(password),
+    )
+    return rows_affected(status) == 1
 
 
 async def set_api_key(db: Postgres, name: str, api_key: str | None) -> None:

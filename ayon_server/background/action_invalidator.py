@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ayon_server.actions.launcher import fail_timed_out_actions
-from ayon_server.background.worker import PeriodicWorker
+from ayon_server.lib.workers import PeriodicWorker
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from ayon_server.background.worker import BackgroundWorker
 from ayon_server.lib.postgres import CONNECTION_ERRORS
-from ayon_server.logs.collector import LogEntry, LogQueue, LogQueueHandler, writing_logs
+from ayon_server.lib.workers import BackgroundWorker
+from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler, writing_logs
 from ayon_server.logs.store import LogWriter
 from ayon_server.runtime import Runtime
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from ayon_server.exceptions import BadRequestException
+from ayon_server.lib.postgres import SqlBuilder
 
 Operator = Literal[
     "eq",
@@ -82,17 +83,6 @@ class QueryFilter(BaseModel):
 
     conditions: list[QueryCondition | QueryFilter] = Field(default_factory=list)
     operator: Literal["and", "or"] = "and"
-
-
-class SqlBuilder:
-    """Collects bind values; `param(value)` returns the `$n` placeholder for it."""
-
-    def __init__(self, args: list[Any]):
-        self.args = args
-
-    def param(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
 
 
 def build_filter(query_filter: QueryFilter | None, alias: str, args: list[Any]) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from ayon_server.events.naming import topic_like_pattern
 from ayon_server.events.stream import COLUMNS, EventModel
 from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.keyset import decode_cursor, encode_cursor
-from ayon_server.lib.postgres import Postgres
+from ayon_server.lib.postgres import Postgres, SqlBuilder
+from ayon_server.lib.timestamps import assume_utc
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -55,43 +55,34 @@ def decode_event_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequestException("Invalid cursor") from None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def list_events(db: Postgres, query: EventQuery) -> EventPage:
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequestException(f"limit must be between 1 and {MAX_LIMIT}")
-    args: list[Any] = []
-    conditions: list[str] = []
-
-    def param(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    sql = SqlBuilder()
 
     if query.topics:
         patterns = [topic_like_pattern(topic) for topic in query.topics]
-        conditions.append(f"topic LIKE ANY({param(patterns)}::text[])")
-    if query.statuses:
-        conditions.append(f"status = ANY({param(list(query.statuses))}::text[])")
-    if query.projects:
-        conditions.append(f"project_name = ANY({param(list(query.projects))}::text[])")
-    if query.users:
-        conditions.append(f"user_name = ANY({param(list(query.users))}::text[])")
+        sql.where(f"topic LIKE ANY({sql.param(patterns)}::text[])")
+    for column, values in (
+        ("status", query.statuses),
+        ("project_name", query.projects),
+        ("user_name", query.users),
+    ):
+        if values:
+            sql.where(f"{column} = ANY({sql.param(list(values))}::text[])")
     if query.newer_than is not None:
-        conditions.append(f"created_at > {param(_aware(query.newer_than))}")
+        sql.where(f"created_at > {sql.param(assume_utc(query.newer_than))}")
     if query.older_than is not None:
-        conditions.append(f"created_at < {param(_aware(query.older_than))}")
+        sql.where(f"created_at < {sql.param(assume_utc(query.older_than))}")
     if query.cursor is not None:
         created_at, event_id = decode_event_cursor(query.cursor)
-        conditions.append(f"(created_at, id) < ({param(created_at)}, {param(event_id)})")
+        sql.where(f"(created_at, id) < ({sql.param(created_at)}, {sql.param(event_id)})")
 
-    where = " AND ".join(conditions) or "TRUE"
     # One row more than asked tells whether there is a next page.
     rows = await db.fetch(
-        f"SELECT {COLUMNS} FROM public.events WHERE {where} "
-        f"ORDER BY created_at DESC, id DESC LIMIT {param(query.limit + 1)}",
-        *args,
+        f"SELECT {COLUMNS} FROM public.events {sql.where_clause} "
+        f"ORDER BY created_at DESC, id DESC LIMIT {sql.param(query.limit + 1)}",
+        *sql.args,
     )
     events = [EventModel.from_row(row) for row in rows[: query.limit]]
     next_cursor = None

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +30,6 @@ from ayon_server.lib.redis import Redis
 log = logging.getLogger(__name__)
 
 EventStatus = Literal["pending", "in_progress", "finished", "failed", "aborted", "restarted"]
-EVENT_STATUSES: tuple[str, ...] = EventStatus.__args__  # type: ignore[attr-defined]
 EVENTS_CHANNEL = "events"
 
 COLUMNS = (
@@ -74,7 +74,7 @@ class EventModel(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> EventModel:
+    def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> EventModel:
         return cls(
             id=row["id"].hex,
             hash=row["hash"],
@@ -99,6 +99,80 @@ def parse_event_id(value: str | uuid.UUID) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
 
+class NewEventFields(TypedDict, total=False):
+    """What a caller may say about a new event (dispatch, insert_row); see new_event_row for
+    what a field left out becomes."""
+
+    sender: str | None
+    sender_type: str | None
+    hash: str | None
+    project: str | None
+    user: str | None
+    depends_on: str | uuid.UUID | None
+    description: str
+    summary: dict[str, Any] | None
+    payload: dict[str, Any] | None
+    status: EventStatus
+
+
+def _reject_unknown_fields(fields: Mapping[str, Any], known: frozenset[str]) -> None:
+    """A TypeError for a field no event has, as a misspelt keyword argument would be."""
+    unknown = fields.keys() - known
+    if unknown:
+        raise TypeError(f"unknown event fields: {', '.join(sorted(unknown))}")
+
+
+def new_event_row(topic: str, fields: NewEventFields) -> dict[str, Any]:
+    """The columns of a new event's row, by column name: a fresh id, the hash defaulting to it,
+    no sender, project, user or dependency, an empty description, summary and payload, and
+    status `finished`, unless the caller said otherwise."""
+    _reject_unknown_fields(fields, NewEventFields.__optional_keys__)
+    event_id = uuid.uuid4()
+    depends_on = fields.get("depends_on")
+    return {
+        "id": event_id,
+        "hash": fields.get("hash") or event_id.hex,
+        "topic": topic,
+        "sender": fields.get("sender"),
+        "sender_type": fields.get("sender_type"),
+        "project_name": fields.get("project"),
+        "user_name": fields.get("user"),
+        "depends_on": parse_event_id(depends_on) if depends_on else None,
+        "status": fields.get("status", "finished"),
+        "description": fields.get("description", ""),
+        "summary": fields.get("summary") or {},
+        "payload": fields.get("payload") or {},
+    }
+
+
+class EventChanges(TypedDict, total=False):
+    """What `update` and `update_row` may change; a field left out or None stays as it is."""
+
+    status: EventStatus | None
+    description: str | None
+    summary: dict[str, Any] | None
+    payload: dict[str, Any] | None
+    sender: str | None
+    sender_type: str | None
+    project: str | None
+    user: str | None
+    retries: int | None
+
+
+# The column of each field whose name differs from it (AYON's names on the API side).
+_CHANGE_COLUMNS = {"project": "project_name", "user": "user_name"}
+
+
+def changed_columns(changes: EventChanges) -> dict[str, Any]:
+    """The non-None changes by column name; an unknown field is a TypeError."""
+    _reject_unknown_fields(changes, EventChanges.__optional_keys__)
+    return {
+        _CHANGE_COLUMNS.get(field, field): value
+        for field, value in changes.items()
+        if value is not None
+    }
+
+
 class EventStream:
     def __init__(self, db: Postgres, redis: Redis):
         self.db = db
@@ -108,55 +182,19 @@ class EventStream:
         self,
         topic: str,
         *,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        hash: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        depends_on: str | uuid.UUID | None = None,
-        description: str = "",
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        status: EventStatus = "finished",
         store: bool = True,
         reuse: bool = False,
+        **fields: Unpack[NewEventFields],
     ) -> str:
         """Create an event, publish it and return its 32-hex id.
 
         With store=False the event is only published (websocket clients see it, nothing is
         kept). With reuse=True an event with the same hash is overwritten instead of a conflict.
         """
-        fields: dict[str, Any] = {
-            "sender": sender,
-            "sender_type": sender_type,
-            "hash": hash,
-            "project": project,
-            "user": user,
-            "depends_on": depends_on,
-            "description": description,
-            "summary": summary,
-            "payload": payload,
-            "status": status,
-        }
         if not store:
             now = datetime.now().astimezone()
-            event_id = uuid.uuid4().hex
-            event = EventModel(
-                id=event_id,
-                hash=hash or event_id,
-                topic=topic,
-                sender=sender,
-                sender_type=sender_type,
-                project=project,
-                user=user,
-                depends_on=parse_event_id(depends_on).hex if depends_on else None,
-                status=status,
-                description=description,
-                summary=summary or {},
-                payload=payload or {},
-                created_at=now,
-                updated_at=now,
-            )
+            row = new_event_row(topic, fields)
+            event = EventModel.from_row({**row, "retries": 0, "created_at": now, "updated_at": now})
             await self.publish(event, store=False)
             return event.id
         event = await self.insert_row(self.db, topic, reuse=reuse, **fields)
@@ -168,18 +206,9 @@ class EventStream:
         db: Executor,
         topic: str,
         *,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        hash: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        depends_on: str | uuid.UUID | None = None,
-        description: str = "",
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        status: EventStatus = "finished",
         reuse: bool = False,
         skip_conflict: bool = False,
+        **fields: Unpack[NewEventFields],
     ) -> EventModel:
         """Insert an event row without publishing it.
 
@@ -187,21 +216,7 @@ class EventStream:
         with skip_conflict=True EventConflict is raised without aborting the caller's
         transaction (ON CONFLICT DO NOTHING, for callers that go on in the same transaction).
         """
-        event_id = uuid.uuid4()
-        values = (
-            event_id,
-            hash or event_id.hex,
-            topic,
-            sender,
-            sender_type,
-            project,
-            user,
-            parse_event_id(depends_on) if depends_on else None,
-            status,
-            description,
-            summary or {},
-            payload or {},
-        )
+        row = new_event_row(topic, fields)
         if reuse:
             on_conflict = """
             ON CONFLICT (hash) DO UPDATE SET
@@ -216,57 +231,37 @@ class EventStream:
             on_conflict = "ON CONFLICT (hash) DO NOTHING"
         else:
             on_conflict = ""
+        placeholders = ", ".join(f"${n}" for n in range(1, len(row) + 1))
         query = f"""
-            INSERT INTO public.events (id, hash, topic, sender, sender_type, project_name,
-                user_name, depends_on, status, description, summary, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            INSERT INTO public.events ({", ".join(row)}) VALUES ({placeholders})
             {on_conflict}
             RETURNING {COLUMNS}
         """
         try:
-            row = await db.fetchrow(query, *values)
+            inserted = await db.fetchrow(query, *row.values())
         except asyncpg.UniqueViolationError:
-            row = None
+            inserted = None
         except asyncpg.ForeignKeyViolationError:
-            raise UnknownDependency(f"dependsOn: event {values[7].hex} does not exist") from None
-        if row is None:
-            raise EventConflict(f"Event with hash {values[1]!r} already exists")
-        return EventModel.from_row(row)
+            raise UnknownDependency(
+                f"dependsOn: event {row['depends_on'].hex} does not exist"
+            ) from None
+        if inserted is None:
+            raise EventConflict(f"Event with hash {row['hash']!r} already exists")
+        return EventModel.from_row(inserted)
 
     async def update(
         self,
         event_id: str | uuid.UUID,
         *,
-        status: EventStatus | None = None,
-        description: str | None = None,
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        retries: int | None = None,
         progress: float | None = None,
         only_if_status: tuple[str, ...] | None = None,
+        **changes: Unpack[EventChanges],
     ) -> EventModel | None:
         """Change the given fields and publish the change (with `progress`, which is not stored).
 
         None when no such event (or its status did not match `only_if_status`).
         """
-        event = await self.update_row(
-            self.db,
-            event_id,
-            status=status,
-            description=description,
-            summary=summary,
-            payload=payload,
-            sender=sender,
-            sender_type=sender_type,
-            project=project,
-            user=user,
-            retries=retries,
-            only_if_status=only_if_status,
-        )
+        event = await self.update_row(self.db, event_id, only_if_status=only_if_status, **changes)
         if event is not None:
             await self.publish(event, progress=progress)
         return event
@@ -276,33 +271,14 @@ class EventStream:
         db: Executor,
         event_id: str | uuid.UUID,
         *,
-        status: EventStatus | None = None,
-        description: str | None = None,
-        summary: dict[str, Any] | None = None,
-        payload: dict[str, Any] | None = None,
-        sender: str | None = None,
-        sender_type: str | None = None,
-        project: str | None = None,
-        user: str | None = None,
-        retries: int | None = None,
         only_if_status: tuple[str, ...] | None = None,
+        **changes: Unpack[EventChanges],
     ) -> EventModel | None:
         """Update the non-None fields without publishing; None when no row matched."""
-        changes: dict[str, Any] = {
-            "status": status,
-            "description": description,
-            "summary": summary,
-            "payload": payload,
-            "sender": sender,
-            "sender_type": sender_type,
-            "project_name": project,
-            "user_name": user,
-            "retries": retries,
-        }
-        changes = {k: v for k, v in changes.items() if v is not None}
-        assignments = [f"{column} = ${i}" for i, column in enumerate(changes, start=2)]
+        columns = changed_columns(changes)
+        assignments = [f"{column} = ${i}" for i, column in enumerate(columns, start=2)]
         assignments.append("updated_at = now()")
-        args: list[Any] = [parse_event_id(event_id), *changes.values()]
+        args: list[Any] = [parse_event_id(event_id), *columns.values()]
         condition = "id = $1"
         if only_if_status:
             args.append(list(only_if_status))

@@ -16,7 +16,6 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,10 +151,6 @@ async def require_activity(
         raise NotFoundException(f"Activity {activity_id.hex} not found")
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
 def file_info(row: asyncpg.Record) -> dict[str, Any]:
     """A file as GET .../files/{id}/info shows it."""
     return {
@@ -165,8 +160,8 @@ def file_info(row: asyncpg.Record) -> dict[str, Any]:
         "mime": row["mime"],
         "author": row["author"],
         "activityId": row["activity_id"].hex if row["activity_id"] else None,
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
+        "createdAt": row["created_at"].isoformat(),
+        "updatedAt": row["updated_at"].isoformat(),
     }
 
 

@@ -141,3 +141,32 @@ def quote_ident(name: str) -> str:
     if not name or "\x00" in name:
         raise ValueError("empty or invalid identifier")
     return '"' + name.replace('"', '""') + '"'
+
+
+def rows_affected(status: str) -> int:
+    """Row count of a command status such as "DELETE 12"."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class SqlBuilder:
+    """Collects the bind values and conditions of a statement being built.
+
+    `param(value)` appends the value and returns its `$n` placeholder, so a value never becomes
+    SQL text; `where(condition)` ANDs a condition into `where_clause`.
+    """
+
+    def __init__(self, args: list[Any] | None = None) -> None:
+        self.args = [] if args is None else args
+        self.conditions: list[str] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+    @property
+    def where_clause(self) -> str:
+        """`WHERE a AND b ...`, or nothing when no condition was added."""
+        return f"WHERE {' AND '.join(self.conditions)}" if self.conditions else ""

@@ -24,10 +24,6 @@ class LogPartition:
     lower: datetime | None  # None for the DEFAULT partition
     upper: datetime | None
 
-    @property
-    def is_default(self) -> bool:
-        return self.lower is None
-
 
 def partition_name(day: date) -> str:
     return f"logs_{day:%Y%m%d}"

@@ -18,8 +18,8 @@ import asyncpg
 
 from ayon_server.config import LogLevel
 from ayon_server.lib.keyset import decode_cursor, encode_cursor
-from ayon_server.lib.postgres import CONNECTION_ERRORS, Postgres
-from ayon_server.logs.collector import LOG_COLUMNS, LogEntry
+from ayon_server.lib.postgres import CONNECTION_ERRORS, Postgres, SqlBuilder
+from ayon_server.logs.queue_handler import LOG_COLUMNS, LogEntry
 
 LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 CONNECT_TIMEOUT = 5.0
@@ -157,49 +157,41 @@ async def list_logs(
     db: Postgres, query: LogFilter, *, limit: int, cursor: tuple[datetime, int] | None = None
 ) -> LogPage:
     """Newest first, keyset-paged on (created_at, id): `cursor` is the previous page's last key."""
-    conditions: list[str] = []
-    args: list[Any] = []
-
-    def param(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    sql = SqlBuilder()
 
     if query.min_level is not None:
         levels = list(LEVELS[LEVELS.index(query.min_level) :])
-        conditions.append(f"level = ANY({param(levels)}::text[])")
+        sql.where(f"level = ANY({sql.param(levels)}::text[])")
     if query.search:
-        conditions.append(
-            f"message ILIKE {param('%' + escape_like(query.search) + '%')} ESCAPE '\\'"
-        )
+        sql.where(f"message ILIKE {sql.param('%' + escape_like(query.search) + '%')} ESCAPE '\\'")
     if query.module:
         # A module matches itself and the loggers below it, like logging's hierarchy.
-        conditions.append(
-            f"(module = {param(query.module)} "
-            f"OR module LIKE {param(escape_like(query.module) + '.%')} ESCAPE '\\')"
+        sql.where(
+            f"(module = {sql.param(query.module)} "
+            f"OR module LIKE {sql.param(escape_like(query.module) + '.%')} ESCAPE '\\')"
         )
     if query.user:
-        conditions.append(f"user_name = {param(query.user)}")
+        sql.where(f"user_name = {sql.param(query.user)}")
     if query.project:
-        conditions.append(f"project_name = {param(query.project)}")
+        sql.where(f"project_name = {sql.param(query.project)}")
     if query.after:
-        conditions.append(f"created_at >= {param(query.after)}")
+        sql.where(f"created_at >= {sql.param(query.after)}")
     if query.before:
-        conditions.append(f"created_at < {param(query.before)}")
+        sql.where(f"created_at < {sql.param(query.before)}")
     if cursor is not None:
         created_at, log_id = cursor
         # Spelled out rather than as a row comparison so the created_at index bounds the scan.
-        at, below = param(created_at), param(log_id)
-        conditions.append(f"created_at <= {at} AND (created_at < {at} OR id < {below})")
+        at, below = sql.param(created_at), sql.param(log_id)
+        sql.where(f"created_at <= {at} AND (created_at < {at} OR id < {below})")
 
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     rows = await db.fetch(
         f"""
         SELECT id, created_at, level, message, module, user_name, project_name, context
-        FROM public.logs {where}
+        FROM public.logs {sql.where_clause}
         ORDER BY created_at DESC, id DESC
-        LIMIT {param(limit + 1)}
+        LIMIT {sql.param(limit + 1)}
         """,
-        *args,
+        *sql.args,
     )
     if len(rows) <= limit:
         return LogPage(logs=list(rows), next_cursor=None)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ENTITY_TYPE_NAMES = ("folder", "task", "product", "version", "representation", "workfile")
 EntityTypeName = Literal["folder", "task", "product", "version", "representation", "workfile"]
 PRIMARY_PRESET = "__primary__"
 BUILTIN_PRESETS = (PRIMARY_PRESET, "__builtin__", "_")

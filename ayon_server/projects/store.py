@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -94,10 +93,6 @@ async def project_names(db: Executor) -> list[str]:
     return [row["name"] for row in await db.fetch("SELECT name FROM public.projects ORDER BY name")]
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
 def _project_payload(row: asyncpg.Record, link_types: list[asyncpg.Record]) -> dict[str, Any]:
     """AYON's ProjectModel as GET /api/projects/{name} returns it (AYON-COMPAT §4)."""
     return {
@@ -124,8 +119,8 @@ def _project_payload(row: asyncpg.Record, link_types: list[asyncpg.Record]) -> d
         "attrib": row["attrib"],
         "ownAttrib": sorted(row["attrib"]),
         "data": row["data"],
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
+        "createdAt": row["created_at"].isoformat(),
+        "updatedAt": row["updated_at"].isoformat(),
     }
 
 
@@ -163,8 +158,8 @@ async def list_projects(
             "label": row["label"],
             "active": row["active"],
             "library": row["library"],
-            "createdAt": _iso(row["created_at"]),
-            "updatedAt": _iso(row["updated_at"]),
+            "createdAt": row["created_at"].isoformat(),
+            "updatedAt": row["updated_at"].isoformat(),
         }
         for row in rows
     ]

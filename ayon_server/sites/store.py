@@ -8,7 +8,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from ayon_server.lib.postgres import Postgres
+from ayon_server.lib.postgres import Postgres, rows_affected
 from ayon_server.sites.headers import ClientSite, Platform
 
 _COLUMNS = "id, platform, hostname, version, users, last_seen"
@@ -111,4 +111,4 @@ async def delete_sites_not_seen_since(
         cutoff,
         limit,
     )
-    return int(status.rsplit(" ", 1)[-1])
+    return rows_affected(status)

@@ -11,7 +11,7 @@ from ayon_server.api.auth import CurrentUser, session_store
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.auth.passwords import verify_or_waste_time
 from ayon_server.auth.throttle import LoginThrottle
-from ayon_server.auth.users import get_user
+from ayon_server.auth.users import get_user, upgrade_password_hash
 from ayon_server.exceptions import ForbiddenException
 
 router = APIRouter(prefix="/api/auth", tags=["Authentication"])
@@ -47,6 +47,7 @@ async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> di
         await throttle.record_failure(body.name, address)
         raise ForbiddenException(INVALID_LOGIN)
     await throttle.reset(body.name, address)
+    await upgrade_password_hash(runtime.db, user, body.password)
     session = await session_store(runtime).create(user.name, client_info(request))
     return {"detail": f"Logged in as {user.name}", "token": session.token, "user": user.payload()}
 

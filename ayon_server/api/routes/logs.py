@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,6 +12,7 @@ from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.config import LogLevel
 from ayon_server.exceptions import BadRequestException
+from ayon_server.lib.timestamps import assume_utc
 from ayon_server.logs.store import LogFilter, decode_log_cursor, list_logs
 
 router = APIRouter(prefix="/api/logs", tags=["Logs"])
@@ -43,13 +44,6 @@ class LogsResponse(BaseModel):
     )
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Times without a zone are UTC, like every time the server stores."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 @router.get("", response_model=LogsResponse, response_model_by_alias=True)
 async def get_logs(
     _admin: AdminUser,
@@ -74,7 +68,7 @@ async def get_logs(
 ) -> LogsResponse:
     """Newest first. `nextCursor` pages on to older records; being a (time, id) key, not an
     offset, it neither skips nor repeats records while new ones arrive."""
-    after, before = _aware(after), _aware(before)
+    after, before = assume_utc(after), assume_utc(before)
     if after is not None and before is not None and after >= before:
         raise BadRequestException("`after` must be earlier than `before`")
     query = LogFilter(

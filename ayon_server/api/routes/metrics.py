@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ayon_server.metrics import ServerMetrics
+from ayon_server.prometheus import ServerMetrics
 
 router = APIRouter(tags=["Metrics"])
 

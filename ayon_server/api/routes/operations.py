@@ -23,7 +23,7 @@ from ayon_server.api.auth import CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.routes.entities import WriterActor
 from ayon_server.auth.users import get_user
-from ayon_server.entities.background import load_status, run_in_background, save_status
+from ayon_server.entities.background_operations import load_status, run_in_background, save_status
 from ayon_server.entities.operations import (
     Operation,
     OperationsRequestModel,

@@ -12,7 +12,7 @@ AYON's web UI speak).
    `{"topic": "subscribe", "subscribe": [topics]}` replaces the subscription.
 
 A client too slow to take its messages is closed with 1013 (try again later); one process-wide
-EventRelay feeds all sockets (ayon_server.events.relay).
+EventRelay feeds all sockets (ayon_server.background.event_relay).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ayon_server.api.auth import session_store
 from ayon_server.api.errors import unavailable_service
 from ayon_server.api.state import ServerState
 from ayon_server.auth.users import User, get_user, get_user_by_api_key
-from ayon_server.events.relay import HEARTBEAT, EventRelay, RelayClient
+from ayon_server.background.event_relay import HEARTBEAT, EventRelay, RelayClient
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)

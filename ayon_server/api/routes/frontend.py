@@ -13,7 +13,7 @@ from ayon_server.api.dependencies import ServerStateDep
 from ayon_server.api.readiness import CHECK_TIMEOUT, check_readiness, describe_failure
 from ayon_server.api.state import ServerState
 from ayon_server.events.stream import EventModel
-from ayon_server.frontend.status_page import CheckView, StatusPageData, render_status_page
+from ayon_server.frontend.status_html import CheckView, StatusPageData, render_status_page
 from ayon_server.maintenance.config import load_config, next_run_at
 from ayon_server.maintenance.runs import last_run
 from ayon_server.version import __version__

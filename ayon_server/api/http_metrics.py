@@ -13,8 +13,8 @@ from starlette.types import Scope
 
 from ayon_server.api.request_observer import RequestObserver
 from ayon_server.api.state import ServerState
-from ayon_server.metrics import ServerMetrics
-from ayon_server.metrics.http import HttpMetrics
+from ayon_server.prometheus import ServerMetrics
+from ayon_server.prometheus.http import HttpMetrics
 
 
 def install_metrics(app: FastAPI) -> ServerMetrics:

@@ -15,9 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 import asyncpg
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ayon_server.background.worker import WorkerGroup
 from ayon_server.events.stream import EventModel
 from ayon_server.lib.postgres import CONNECTION_ERRORS
+from ayon_server.lib.workers import WorkerGroup
 from ayon_server.maintenance.runs import ACTIVE_STATUSES, last_run
 from ayon_server.runtime import Runtime
 

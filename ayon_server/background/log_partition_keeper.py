@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from ayon_server.background.worker import PeriodicWorker
+from ayon_server.lib.workers import PeriodicWorker
 from ayon_server.logs.partitions import ensure_partitions
 from ayon_server.runtime import Runtime
 

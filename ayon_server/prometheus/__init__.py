@@ -4,6 +4,6 @@ Every app gets its own registry (`ServerMetrics`), never prometheus_client's glo
 several apps (tests, or a process serving two) do not share or collide on time series.
 """
 
-from ayon_server.metrics.registry import ServerMetrics
+from ayon_server.prometheus.registry import ServerMetrics
 
 __all__ = ["ServerMetrics"]

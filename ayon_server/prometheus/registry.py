@@ -12,13 +12,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-from ayon_server.background.worker import WorkerGroup
-from ayon_server.metrics.collectors import (
+from ayon_server.lib.workers import WorkerGroup
+from ayon_server.prometheus.collectors import (
     DatabasePoolCollector,
     MaintenanceCollector,
     WorkerCollector,
 )
-from ayon_server.metrics.http import HttpMetrics
+from ayon_server.prometheus.http import HttpMetrics
 from ayon_server.runtime import Runtime
 
 

@@ -19,9 +19,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from ayon_server.background.worker import BackgroundWorker
 from ayon_server.events.naming import topic_prefix_matcher
 from ayon_server.events.subscription import subscribe_events
+from ayon_server.lib.workers import BackgroundWorker
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)

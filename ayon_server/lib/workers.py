@@ -16,13 +16,11 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ayon_server.lib.timestamps import isoformat_or_none
+
 log = logging.getLogger(__name__)
 
 WorkerState = Literal["starting", "running", "restarting", "stopped", "failed"]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 class BackgroundWorker(ABC):
@@ -90,7 +88,7 @@ class BackgroundWorker(ABC):
             "state": self.state,
             "restarts": self.restarts,
             "lastError": self.last_error,
-            "lastErrorAt": _iso(self.last_error_at),
+            "lastErrorAt": isoformat_or_none(self.last_error_at),
         }
 
     def _record_error(self, message: str) -> None:
@@ -161,7 +159,7 @@ class PeriodicWorker(BackgroundWorker):
         return {
             **super().health(),
             "interval": self.interval,
-            "lastTickAt": _iso(self.last_tick_at),
+            "lastTickAt": isoformat_or_none(self.last_tick_at),
         }
 
 
