@@ -17,11 +17,12 @@ import pytest
 from ayon_server.config import Settings
 from ayon_server.projects.names import project_schema, quoted_schema
 from ayon_server.schema import Migration, load_migrations
+from setup import MIGRATIONS_DIR
 from setup.database import create_database
 from setup.migrate import apply_migrations
 
 RULE = "see setup/migrations/README.md, section 'Project schemas'"
-README = load_migrations()[0].path.parent / "README.md"
+README = MIGRATIONS_DIR / "README.md"
 
 _DEFINES_TEMPLATE = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:public\.)?create_project_schema\s*\(", re.I
@@ -140,7 +141,7 @@ async def test_a_project_created_under_any_older_template_is_upgraded_to_the_cur
     migrating_database: asyncpg.Connection,
 ) -> None:
     conn = migrating_database
-    migrations = load_migrations()
+    migrations = load_migrations(MIGRATIONS_DIR)
     older: list[tuple[str, str]] = []  # (migration the project was created after, project name)
     thumbnail = uuid.uuid4()
     for count, migration in enumerate(migrations[:-1], start=1):
@@ -170,7 +171,7 @@ async def test_a_project_created_under_any_older_template_is_upgraded_to_the_cur
 
 
 def template_migrations() -> list[Migration]:
-    return [m for m in load_migrations() if _DEFINES_TEMPLATE.search(m.sql)]
+    return [m for m in load_migrations(MIGRATIONS_DIR) if _DEFINES_TEMPLATE.search(m.sql)]
 
 
 def template_text(migration: Migration) -> str:
