@@ -74,4 +74,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
 
 # SIGTERM (docker stop, Kubernetes) makes the entrypoint stop gracefully and exit 0.
 STOPSIGNAL SIGTERM
+# No arguments: the roles AYON_RUN_* choose. Arguments are run instead, e.g.
+#   docker run --rm IMAGE python -m maintenance --list
 ENTRYPOINT ["python", "entrypoint.py"]
+CMD []
