@@ -47,7 +47,7 @@ RUN set -eu; \
         -r /tmp/requirements.txt; \
     rm -f /tmp/requirements.txt; \
     /opt/venv/bin/python -m compileall -q /opt/venv/lib >/dev/null; \
-    /opt/venv/bin/python -c 'import fastapi, uvicorn, asyncpg, redis, pydantic_settings, apscheduler, argon2, httpx, multipart, prometheus_client'
+    /opt/venv/bin/python -c 'import fastapi, uvicorn, asyncpg, redis, pydantic_settings, apscheduler, argon2, httpx, multipart, prometheus_client, swagger_ui_bundle'
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
