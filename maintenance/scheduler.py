@@ -28,6 +28,7 @@ from maintenance.config import (
     cron_trigger,
     load_config,
 )
+from maintenance.heartbeat import beat, heartbeat_path
 from maintenance.lock import MaintenanceLocked
 from maintenance.runner import MaintenanceRunner, recover_if_idle
 from maintenance.tasks.base import MAINTENANCE_TOPIC
@@ -78,6 +79,11 @@ class MaintenanceScheduler:
         self._reload_lock = asyncio.Lock()
         self._watchers: list[asyncio.Task[None]] = []
         self._run_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Scheduling (started and not stopping)."""
+        return self._scheduler.running and not self._stop.is_set()
 
     @property
     def next_run_time(self) -> datetime | None:
@@ -266,12 +272,20 @@ async def _serve(settings: Settings) -> None:
     signals = (signal.SIGTERM, signal.SIGINT)
     for signum in signals:
         loop.add_signal_handler(signum, stopping.set)
+    heartbeat: asyncio.Task[None] | None = None
     try:
         await scheduler.start()
         log.info("maintenance scheduler running; next run at %s", scheduler.next_run_time)
+        # The probes' signal (this role has no HTTP endpoint): fresh while the scheduler runs.
+        heartbeat = asyncio.create_task(
+            beat(heartbeat_path(), lambda: scheduler.running), name="maintenance-heartbeat"
+        )
         await stopping.wait()
         log.info("stopping the maintenance scheduler")
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         await scheduler.stop()
         await runtime.close()
         for signum in signals:
