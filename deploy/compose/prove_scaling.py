@@ -290,12 +290,13 @@ async def prove_rolling_restart(
     replicas: list[str],
     headers: dict[str, str],
     rate: float,
+    settle: float,
 ) -> bool:
     load = Load(rate)
     stop = asyncio.Event()
     began = time.monotonic()
     runner = asyncio.create_task(load.run(http, proxy, headers, stop))
-    await asyncio.sleep(3)  # steady load before the first restart
+    await asyncio.sleep(settle)  # steady load before the first restart
     restarts = []
     for name, url in zip(REPLICAS, replicas, strict=True):
         start = time.monotonic()
@@ -303,7 +304,7 @@ async def prove_rolling_restart(
         stopped_and_started = time.monotonic() - start
         ready_after = await wait_ready(http, url)
         restarts.append((name, stopped_and_started, stopped_and_started + ready_after))
-    await asyncio.sleep(3)  # and after the last one
+        await asyncio.sleep(settle)  # serving again before the next one goes
     stop.set()
     await runner
     duration = time.monotonic() - began
@@ -339,6 +340,9 @@ async def main() -> int:
         help="server1..3, comma-separated, in that order",
     )
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds of load before, between, after restarts"
+    )
     parser.add_argument("--password", default=os.environ.get("AYON_ADMIN_PASSWORD", "admin"))
     args = parser.parse_args()
     replicas = args.replicas.split(",")
@@ -351,7 +355,9 @@ async def main() -> int:
             await prove_config(http, replicas, headers, schedule),
             await prove_websocket(http, args.proxy, replicas, headers),
             await prove_one_run(http, args.proxy, headers, fire),
-            await prove_rolling_restart(http, args.proxy, replicas, headers, args.rate),
+            await prove_rolling_restart(
+                http, args.proxy, replicas, headers, args.rate, args.settle
+            ),
         ]
     print(f"{sum(results)}/{len(results)} proofs hold")
     return 0 if all(results) else 1
