@@ -158,19 +158,14 @@ class EmbeddedServices:
         ]  # fmt: skip
         if self.ephemeral:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **_as_user(run_as),
-            )
-        self._stops.append(lambda: _stop_pid(proc.pid, signal.SIGINT))  # SIGINT: fast shutdown
-        ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
-        self._wait(
-            lambda: subprocess.run(ready, check=False).returncode == 0, proc, "PostgreSQL", log
+        probe = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+        self._start(
+            "PostgreSQL",
+            args,
+            log,
+            ready=lambda: subprocess.run(probe, check=False).returncode == 0,
+            stop_signal=signal.SIGINT,  # fast shutdown
+            run_as=run_as,
         )
         return f"postgres://postgres@127.0.0.1:{port}/postgres"
 
@@ -238,6 +233,27 @@ class EmbeddedServices:
             "--appendonly", "no",
             "--daemonize", "no",
         ]  # fmt: skip
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = self._start(
+            "Redis", args, log, ready=lambda: answers(url, 0.5), stop_signal=signal.SIGTERM
+        )
+        pidfile.write_text(str(proc.pid))
+        self._stops.append(lambda: pidfile.unlink(missing_ok=True))
+        return url
+
+    # ------------------------------------------------------------------------------------------
+
+    def _start(
+        self,
+        what: str,
+        args: list[str],
+        log: Path,
+        *,
+        ready: Callable[[], bool],
+        stop_signal: signal.Signals,
+        run_as: pwd.struct_passwd | None = None,
+    ) -> subprocess.Popen:
+        """Start a server in its own session, logging to `log`; return once `ready()`."""
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 args,
@@ -245,14 +261,11 @@ class EmbeddedServices:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **_as_user(run_as),
             )
-        pidfile.write_text(str(proc.pid))
-        self._stops.append(lambda: (_stop_pid(proc.pid, signal.SIGTERM), pidfile.unlink(True)))
-        url = f"redis://127.0.0.1:{port}/0"
-        self._wait(lambda: answers(url, 0.5), proc, "Redis", log)
-        return url
-
-    # ------------------------------------------------------------------------------------------
+        self._stops.append(lambda: _stop_pid(proc.pid, stop_signal))
+        self._wait(ready, proc, what, log)
+        return proc
 
     @staticmethod
     def _wait(ready: Callable[[], bool], proc: subprocess.Popen, what: str, log: Path) -> None:
