@@ -96,6 +96,7 @@ def check_make_run(work: Path) -> dict[str, Any]:
     result["origins"] = origins
     result["answering_after_stop"] = sorted(name for name, u in urls.items() if answers(u))
     result["postmaster_pid_left"] = (work / "run" / "postgres" / "postmaster.pid").exists()
+    result["graceful_stop"] = "Application shutdown complete" in output
     result["make_run_tail"] = output.splitlines()[-15:]
     return result
 

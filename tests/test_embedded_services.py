@@ -142,6 +142,7 @@ async def test_the_readme_commands_work_on_a_machine_with_nothing_listening(
     assert result["login"] == 200 and result["info"] == 200
     assert all(o.startswith("(embedded") for o in result["origins"].values()), result
     assert sorted(result["origins"]) == ["AYON_POSTGRES_URL", "AYON_REDIS_URL"]
+    assert result["graceful_stop"] is True  # Ctrl-C stopped the server gracefully
     assert result["answering_after_stop"] == []
     assert result["postmaster_pid_left"] is False
     # make test: the suite's fixtures start their own embedded services.
