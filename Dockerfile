@@ -47,7 +47,7 @@ RUN set -eu; \
         -r /tmp/requirements.txt; \
     rm -f /tmp/requirements.txt; \
     /opt/venv/bin/python -m compileall -q /opt/venv/lib >/dev/null; \
-    /opt/venv/bin/python -c 'import fastapi, uvicorn, asyncpg, redis, pydantic_settings, apscheduler, argon2, httpx, multipart, prometheus_client'
+    /opt/venv/bin/python -c 'import fastapi, uvicorn, asyncpg, redis, pydantic_settings, apscheduler, argon2, httpx, multipart, prometheus_client, swagger_ui_bundle'
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
@@ -67,11 +67,15 @@ USER 1000:1000
 VOLUME ["/storage"]
 EXPOSE 5000
 
-# Liveness of the web server. A container without the server role (AYON_RUN_SERVER=false: setup
-# or maintenance only) has no HTTP endpoint and reports healthy while its process runs.
+# Liveness: the web server's /api/health; for the maintenance scheduler alone (no HTTP endpoint)
+# its heartbeat file (python -m maintenance.heartbeat); a setup-only container is healthy while
+# it runs.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request as r; e = os.environ.get; sys.exit(0) if e('AYON_RUN_SERVER', 'true').strip().lower() in ('false', '0', 'no', 'off') else r.urlopen('http://127.0.0.1:%s/api/health' % e('AYON_HTTP_LISTEN_PORT', '5000'), timeout=4)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as r; e = os.environ.get; off = lambda n: e(n, 'true').strip().lower() in ('false', '0', 'no', 'off'); from maintenance.heartbeat import main; sys.exit(r.urlopen('http://127.0.0.1:%s/api/health' % e('AYON_HTTP_LISTEN_PORT', '5000'), timeout=4) and 0 if not off('AYON_RUN_SERVER') else 0 if off('AYON_RUN_MAINTENANCE') else main([]))"]
 
 # SIGTERM (docker stop, Kubernetes) makes the entrypoint stop gracefully and exit 0.
 STOPSIGNAL SIGTERM
+# No arguments: the roles AYON_RUN_* choose. Arguments are run instead, e.g.
+#   docker run --rm IMAGE python -m maintenance --list
 ENTRYPOINT ["python", "entrypoint.py"]
+CMD []

@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Where `make run` keeps an embedded PostgreSQL/Redis when the machine has none (git-ignored).
+LOCAL_DIR ?= .local/run
+# Extra pytest arguments, e.g. make test ARGS="tests/test_api.py -k ready"
+ARGS ?=
 
 .PHONY: install run setup maintenance test lint format bench clean
 
@@ -9,19 +13,18 @@ install: $(BIN)/activate
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,embedded]'
 	touch $(BIN)/activate
 
-# Run all three roles against local services (override the AYON_* variables as needed).
+# Run all three roles. PostgreSQL and Redis: AYON_POSTGRES_URL / AYON_REDIS_URL when set, else
+# the local services on their default ports, else private ones under .local/run (stopped on exit).
 run: install
-	AYON_POSTGRES_URL=$${AYON_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/ayon} \
-	AYON_REDIS_URL=$${AYON_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	AYON_STORAGE_DIR=$${AYON_STORAGE_DIR:-./storage} \
 	AYON_ADMIN_USER=$${AYON_ADMIN_USER:-admin} AYON_ADMIN_PASSWORD=$${AYON_ADMIN_PASSWORD:-admin} \
-	$(BIN)/python entrypoint.py
+	$(BIN)/python -m ayon_server.lib.embedded --root $(LOCAL_DIR) -- $(BIN)/python entrypoint.py
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,4 +41,4 @@ bench: install
 	$(BIN)/python bench/domain_cleanup.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .local

@@ -1,6 +1,10 @@
-"""The image's entrypoint: run setup, the server and/or maintenance as AYON_RUN_* say (DESIGN §4).
+"""The image's entrypoint: run setup, the server and/or maintenance as AYON_RUN_* say.
 
-Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 setup failed, 2 bad configuration.
+With arguments it runs them instead, replacing itself (`docker run IMAGE python -m maintenance
+--list`), so the command gets the signals and its exit code is the container's.
+
+Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 setup failed, 2 bad configuration; with a
+command, the command's (127 when it cannot be started).
 """
 
 from __future__ import annotations
@@ -70,7 +74,19 @@ def _ignore_late_signal(signum: int, _frame: object) -> None:
     log.debug("%s received after shutdown", signal.Signals(signum).name)
 
 
-def main() -> int:
+def run_command(argv: list[str]) -> int:
+    """Replace this process with `argv`; return only when it cannot be started."""
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        print(f"entrypoint: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
+    return 127
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = sys.argv[1:] if argv is None else argv
+    if command:
+        return run_command(command)
     try:
         roles = read_roles(os.environ)
         settings = load_settings()

@@ -41,26 +41,35 @@ class Migration:
 
 @dataclass(frozen=True)
 class SchemaState:
+    """How the database's applied migrations compare with the ones this release ships.
+
+    Migrations within a release line only add (expand), so a database that has newer ones than
+    this release knows still serves it: old replicas keep running while a new release's setup
+    migrates. Only a missing or a changed migration makes the schema unusable for this release.
+    """
+
     pending: list[Migration]
     changed: list[str]  # file names whose applied checksum differs from the file on disk
-    unknown: list[int]  # versions applied in the database with no file (a newer release ran)
+    newer: list[int]  # versions applied in the database with no file here (a newer release ran)
 
     @property
     def current(self) -> bool:
-        return not (self.pending or self.changed or self.unknown)
+        """Every migration this release needs is applied, unchanged."""
+        return not (self.pending or self.changed)
 
     def problems(self) -> list[str]:
         out = []
         if self.changed:
             out.append("applied migration changed on disk: " + ", ".join(self.changed))
-        if self.unknown:
-            out.append(
-                "database has migrations this release does not know: "
-                + ", ".join(str(v) for v in self.unknown)
-            )
         if self.pending:
             out.append("pending migrations: " + ", ".join(m.filename for m in self.pending))
         return out
+
+    def newer_note(self) -> str | None:
+        if not self.newer:
+            return None
+        versions = ", ".join(str(v) for v in self.newer)
+        return f"database has newer migrations {versions}: fine during an upgrade"
 
 
 def load_migrations(directory: Path) -> list[Migration]:
@@ -94,5 +103,5 @@ async def schema_state(conn: asyncpg.Connection, migrations: list[Migration]) ->
             for m in migrations
             if m.version in applied and applied[m.version] != m.checksum
         ],
-        unknown=sorted(v for v in applied if v not in known),
+        newer=sorted(v for v in applied if v not in known),
     )

@@ -30,6 +30,7 @@ from ayon_server.maintenance.config import (
 from ayon_server.maintenance.lock import MaintenanceLocked
 from ayon_server.maintenance.runs import real_run_since, recover_if_idle
 from ayon_server.runtime import Runtime
+from maintenance.heartbeat import beat, heartbeat_path
 from maintenance.runner import MaintenanceRunner
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ class MaintenanceScheduler:
         self._reload_lock = asyncio.Lock()
         self._watchers: list[asyncio.Task[None]] = []
         self._run_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Scheduling (started and not stopping)."""
+        return self._scheduler.running and not self._stop.is_set()
 
     @property
     def next_run_time(self) -> datetime | None:
@@ -256,12 +262,20 @@ async def _serve(settings: Settings) -> None:
     signals = (signal.SIGTERM, signal.SIGINT)
     for signum in signals:
         loop.add_signal_handler(signum, stopping.set)
+    heartbeat: asyncio.Task[None] | None = None
     try:
         await scheduler.start()
         log.info("maintenance scheduler running; next run at %s", scheduler.next_run_time)
+        # The probes' signal (this role has no HTTP endpoint): fresh while the scheduler runs.
+        heartbeat = asyncio.create_task(
+            beat(heartbeat_path(), lambda: scheduler.running), name="maintenance-heartbeat"
+        )
         await stopping.wait()
         log.info("stopping the maintenance scheduler")
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         await scheduler.stop()
         await runtime.close()
         for signum in signals:

@@ -59,6 +59,8 @@ async def check_schema(settings: Settings) -> bool:
         await conn.close()
     for problem in state.problems():
         print(problem, file=sys.stderr)
+    if state.newer:
+        print(state.newer_note(), file=sys.stderr)
     if state.current:
         print("schema is current")
     return state.current

@@ -31,12 +31,9 @@ async def apply_migrations(
                 + ", ".join(state.changed)
                 + " (restore the original file and add a new migration instead)"
             )
-        if state.unknown:
-            raise SetupError(
-                "the database was migrated by a newer release (versions "
-                + ", ".join(str(v) for v in state.unknown)
-                + "); run that release or restore a backup"
-            )
+        if state.newer:
+            # Migrations only add within a release line: this release runs on that schema.
+            log.warning("%s", state.newer_note())
         for migration in state.pending:
             log.info("applying migration %s", migration.filename)
             try:

@@ -1,7 +1,8 @@
 """Test fixtures: every run gets its own PostgreSQL database and Redis key prefix.
 
 The servers come from AYON_TEST_POSTGRES_URL / AYON_TEST_REDIS_URL (default: the local services).
-Only when neither answers and a Docker engine does, testcontainers starts throwaway ones.
+When neither answers and a Docker engine does, testcontainers starts throwaway ones; without
+Docker, whatever does not answer is started embedded (ayon_server.lib.embedded) under .local/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from ayon_server.api.app import create_app
 from ayon_server.auth.users import create_user
 from ayon_server.config import Settings
+from ayon_server.lib.embedded import EmbeddedServices, answers
 from ayon_server.lib.postgres import with_database
 from ayon_server.runtime import Runtime
 from maintenance.service import MaintenanceProcedure
@@ -36,17 +37,14 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 RUN_ID = secrets.token_hex(4)
 
 
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 2):
-            return True
-    except OSError:
-        return False
-
-
 def _docker_available() -> bool:
-    return Path("/var/run/docker.sock").exists()
+    """A Docker engine answers on its socket (a file left by a stopped one does not count)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect("/var/run/docker.sock")
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +52,18 @@ def service_urls() -> Iterator[tuple[str, str]]:
     """(PostgreSQL server URL, Redis URL) for this run."""
     pg_url = os.environ.get("AYON_TEST_POSTGRES_URL", DEFAULT_PG)
     redis_url = os.environ.get("AYON_TEST_REDIS_URL", DEFAULT_REDIS)
-    if _reachable(pg_url) or _reachable(redis_url) or not _docker_available():
+    # A URL given explicitly is used as it is, answering or not.
+    pg_ok = "AYON_TEST_POSTGRES_URL" in os.environ or answers(pg_url)
+    redis_ok = "AYON_TEST_REDIS_URL" in os.environ or answers(redis_url)
+    if pg_ok and redis_ok:
         yield pg_url, redis_url
+        return
+    if pg_ok or redis_ok or not _docker_available():
+        with EmbeddedServices(REPO_ROOT / ".local" / f"test-{RUN_ID}", ephemeral=True) as local:
+            yield (
+                (pg_url if pg_ok else local.postgres()),
+                (redis_url if redis_ok else local.redis()),
+            )
         return
     from testcontainers.postgres import PostgresContainer
     from testcontainers.redis import RedisContainer

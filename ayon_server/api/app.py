@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 
 from ayon_server.api import routes
 from ayon_server.api.access_log import log_request
+from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.request_observer import RequestObserverMiddleware
@@ -71,7 +72,7 @@ def create_app(
         title="AYON server",
         version=__version__,
         lifespan=_lifespan,
-        docs_url="/docs",
+        docs_url=None,  # install_docs serves it without a CDN
         redoc_url=None,
     )
     app.state.server = ServerState(
@@ -82,6 +83,7 @@ def create_app(
         runtime=runtime,
     )
     install_error_handling(app)
+    install_docs(app)
     metrics = install_metrics(app)
     app.add_middleware(
         RequestObserverMiddleware,

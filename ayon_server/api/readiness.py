@@ -1,4 +1,4 @@
-"""Readiness: can this replica serve requests? (DESIGN §10: PostgreSQL, Redis, current schema.)
+"""Readiness: can this replica serve requests? (PostgreSQL, Redis, and the schema it needs.)
 
 Each check is bounded by CHECK_TIMEOUT so a hung dependency makes the answer "not ready", never a
 hanging probe. Worker health is reported alongside but does not decide readiness: a crashed
@@ -70,9 +70,11 @@ async def _check_database(
                 state = await schema_state(conn, migrations)
     except Exception as exc:
         return postgres, CheckResult(False, describe_failure(exc))
-    if state.current:
-        return postgres, CheckResult(True, f"current ({len(migrations)} migrations)")
-    return postgres, CheckResult(False, "; ".join(state.problems()))
+    if not state.current:
+        return postgres, CheckResult(False, "; ".join(state.problems()))
+    detail = f"current ({len(migrations)} migrations)"
+    newer = state.newer_note()
+    return postgres, CheckResult(True, f"{detail}; {newer}" if newer else detail)
 
 
 async def _check_redis(runtime: Runtime) -> CheckResult:
