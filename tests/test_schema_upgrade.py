@@ -14,10 +14,11 @@ import httpx
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
+from setup import MIGRATIONS_DIR
 from setup.__main__ import run_setup
 from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
 
-LATEST = max(m.version for m in load_migrations())
+LATEST = max(m.version for m in load_migrations(MIGRATIONS_DIR))
 FUTURE = [LATEST + 1, LATEST + 2]
 
 
@@ -69,7 +70,7 @@ async def test_a_missing_migration_makes_ready_503_naming_it(
             row["applied_at"],
         )
     assert response.status_code == 503
-    filename = next(m.filename for m in load_migrations() if m.version == LATEST)
+    filename = next(m.filename for m in load_migrations(MIGRATIONS_DIR) if m.version == LATEST)
     assert response.json()["checks"]["schema"] == {
         "ok": False,
         "detail": f"pending migrations: {filename}",
@@ -100,7 +101,7 @@ async def test_setup_and_check_of_an_older_release_accept_a_newer_database(
     assert check.returncode == 0, stderr.decode()
     assert "schema is current" in stdout.decode()
     assert "database has newer migrations" in stderr.decode()
-    assert applied == len(load_migrations()) + len(FUTURE)
+    assert applied == len(load_migrations(MIGRATIONS_DIR)) + len(FUTURE)
 
 
 async def test_a_changed_migration_still_makes_ready_503(
