@@ -66,6 +66,35 @@ class MaintenanceRun:
         )
 
 
+@dataclass(frozen=True)
+class RunningTask:
+    """The task a run in progress is on, as the runner keeps it in the event's summary."""
+
+    run_id: str
+    name: str
+    title: str
+    # 0-100 of the task; None while the task does not know how much work it has.
+    progress: float | None
+    # 0-100 of the whole run.
+    run_progress: float | None
+
+    @classmethod
+    def from_event(cls, event: EventModel) -> RunningTask | None:
+        if event.status not in ACTIVE_STATUSES:
+            return None
+        current, progress = event.summary.get("current"), event.summary.get("progress")
+        if not isinstance(current, dict) or not isinstance(current.get("name"), str):
+            return None
+        task_progress = current.get("progress")
+        return cls(
+            run_id=event.id,
+            name=current["name"],
+            title=str(current.get("title", "")),
+            progress=task_progress if isinstance(task_progress, int | float) else None,
+            run_progress=progress if isinstance(progress, int | float) else None,
+        )
+
+
 async def last_run(runtime: Runtime) -> EventModel | None:
     """The newest run's event (going on, finished or failed), for status pages."""
     return await runtime.events.latest(MAINTENANCE_TOPIC)
