@@ -1,13 +1,14 @@
-"""Bounded deletes: one short transaction per batch, a pause between, the stop flag checked.
+"""Bounded deletes: one short transaction per batch, `batchPauseMs` between, the stop checked.
 
 Every task that deletes rows goes through `run_in_batches` (or, outside PostgreSQL, pauses at
-`batch_boundary`), so no task holds locks for long, the server stays responsive while
-maintenance runs, and a shutdown stops at a batch boundary.
+`ctx.batch_boundary()`), so no task holds locks for long, the server stays responsive while
+maintenance runs, and a cancel, a shutdown or the window stops the task between two batches.
+A batch's rows are added to the task's counts as soon as it commits, so a task stopped early
+still reports what it did.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,32 +20,28 @@ from maintenance.tasks.base import TaskContext
 log = logging.getLogger(__name__)
 
 # rows_affected is the core's (ayon_server.lib.postgres), offered here next to run_in_batches.
-__all__ = ["Batch", "batch_boundary", "rows_affected", "run_in_batches"]
+__all__ = ["Batch", "rows_affected", "run_in_batches"]
 
-# Long enough to let queued application queries through between batches, short enough not to
-# matter for a 5000-row batch.
-BATCH_PAUSE = 0.01
 MAX_BATCH_RETRIES = 5
 
-# One batch: delete at most `limit` rows on `conn` (already inside a transaction), return how many.
+# One batch: handle at most `limit` rows on `conn` (already inside a transaction), return how
+# many. Counts the batch adds to ctx.report count only once it has committed.
 Batch = Callable[[asyncpg.Connection, int], Awaitable[int]]
-
-
-async def batch_boundary(ctx: TaskContext) -> None:
-    """Between two batches: let other work through, then stop here if a shutdown asked to."""
-    await asyncio.sleep(BATCH_PAUSE)
-    ctx.check_stop()
 
 
 async def run_in_batches(
     ctx: TaskContext,
     batch: Batch,
     *,
+    count: str | None = "deleted",
+    advance: bool = False,
     retry_on: tuple[type[Exception], ...] = (),
 ) -> int:
-    """Run `batch` until one comes back short of the batch size; return the rows it removed.
+    """Run `batch` until one comes back short of the batch size; return the rows it handled.
 
-    A batch failing with one of `retry_on` (a race with a concurrent writer) was rolled back and
+    Each committed batch adds its rows to the count `count` (None: the batch reports its own
+    counts) and, with `advance`, to the task's progress (when the task's total is rows). A
+    batch failing with one of `retry_on` (a race with a concurrent writer) was rolled back and
     is simply run again, a few times at most.
     """
     limit = ctx.config.batch_size
@@ -53,17 +50,22 @@ async def run_in_batches(
     ctx.check_stop()
     while True:
         try:
-            async with ctx.runtime.db.transaction() as conn:
-                count = await batch(conn, limit)
+            with ctx.report.staged():
+                async with ctx.runtime.db.transaction() as conn:
+                    handled = await batch(conn, limit)
         except retry_on as exc:
             retries += 1
             if retries > MAX_BATCH_RETRIES:
                 raise
             log.info("batch rolled back (%s); retrying it", exc)
-            await batch_boundary(ctx)
+            await ctx.batch_boundary()
             continue
         retries = 0
-        total += count
-        if count < limit:
+        total += handled
+        if count is not None:
+            ctx.report.add(count, handled)
+        if advance:
+            ctx.report.advance(handled)
+        if handled < limit:
             return total
-        await batch_boundary(ctx)
+        await ctx.batch_boundary()

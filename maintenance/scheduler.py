@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -29,9 +30,11 @@ from ayon_server.maintenance.config import (
 )
 from ayon_server.maintenance.lock import MaintenanceLocked
 from ayon_server.maintenance.runs import real_run_since, recover_if_idle
+from ayon_server.maintenance.service import stop_run
 from ayon_server.runtime import Runtime
 from maintenance.heartbeat import beat, heartbeat_path
 from maintenance.runner import MaintenanceRunner
+from maintenance.tasks import TASKS, MaintenanceTask
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,10 @@ class MaintenanceScheduler:
         *,
         poll_interval: float = CONFIG_POLL_SECONDS,
         misfire_grace_time: int = MISFIRE_GRACE_SECONDS,
+        tasks: Sequence[type[MaintenanceTask]] = TASKS,
     ):
         self.runtime = runtime
+        self.tasks = tuple(tasks)
         self.poll_interval = poll_interval
         self.misfire_grace_time = misfire_grace_time
         self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -109,8 +114,9 @@ class MaintenanceScheduler:
     async def stop(self, timeout: float | None = None) -> None:
         """Stop scheduling; a running run ends at its next batch boundary, recorded failed.
 
-        Waits up to `timeout` seconds (default AYON_SHUTDOWN_TIMEOUT) for it, then cancels it,
-        which still records the run and releases the lock.
+        Waits up to `timeout` seconds (default AYON_SHUTDOWN_TIMEOUT) for it, then cancels it:
+        its statements are cancelled on the server, the run is recorded and the lock released
+        before this returns.
         """
         self._stop.set()
         for watcher in self._watchers:
@@ -126,15 +132,7 @@ class MaintenanceScheduler:
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         if self._run_task is not None:
             wait = self.runtime.settings.shutdown_timeout if timeout is None else timeout
-            try:
-                done, _ = await asyncio.wait({self._run_task}, timeout=wait)
-            except asyncio.CancelledError:
-                self._run_task.cancel()  # our caller gave up waiting: do not leave the run behind
-                raise
-            if not done:
-                log.warning("maintenance run did not stop within %.0fs; cancelling it", wait)
-                self._run_task.cancel()
-                await asyncio.wait({self._run_task})
+            await stop_run(self._run_task, wait)
 
     async def reload(self) -> None:
         """Read the configuration and reschedule when its schedule changed."""
@@ -216,7 +214,9 @@ class MaintenanceScheduler:
             if not config.enabled:
                 log.info("maintenance is disabled; scheduled run skipped")
                 return
-            await MaintenanceRunner(self.runtime).run(trigger="schedule", stop_event=self._stop)
+            await MaintenanceRunner(self.runtime, self.tasks).run(
+                trigger="schedule", stop_event=self._stop
+            )
         except MaintenanceLocked:
             log.info("another maintenance run holds the lock (another replica); skipping")
         except (InvalidMaintenanceConfig, *DB_UNAVAILABLE) as exc:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.config import save_config
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
+from maintenance.runner import MaintenanceRunner
 from tests.conftest import login, make_user, server_app, serving
-from tests.maintenance_helpers import lock_held_elsewhere, maintenance_events, wait_until
+from tests.maintenance_helpers import (
+    add_event,
+    lock_held_elsewhere,
+    maintenance_events,
+    only_tasks,
+    wait_until,
+)
 
 ADMIN_ENDPOINTS = [
     ("GET", "/api/maintenance", None),
     ("POST", "/api/maintenance/run", {"tasks": ["clean_logs"]}),
+    ("GET", "/api/maintenance/history", None),
+    ("POST", "/api/maintenance/cancel", None),
     ("GET", "/api/config/maintenance", None),
     ("PATCH", "/api/config/maintenance", {"logRetentionDays": 3}),
 ]
@@ -186,3 +198,86 @@ async def test_a_change_made_on_one_replica_reaches_another_replicas_scheduler(
             return when is not None and (when.hour, when.minute) == (22, 15)
 
         await wait_until(rescheduled, timeout=20, what="the scheduler to pick up the change")
+
+
+async def test_a_schedule_that_can_never_fire_is_400_and_29_february_waits_for_a_leap_year(
+    client: httpx.AsyncClient, admin: dict[str, str], clean_tables: None
+) -> None:
+    never = await client.patch(
+        "/api/config/maintenance", json={"schedule": "0 0 30 2 *"}, headers=admin
+    )
+    assert never.status_code == 400
+    assert "schedule" in never.json()["detail"] and "never fires" in never.json()["detail"]
+
+    leap = await client.patch(
+        "/api/config/maintenance", json={"schedule": "0 0 29 2 *"}, headers=admin
+    )
+    assert leap.status_code == 200
+    next_run = datetime.fromisoformat(
+        (await client.get("/api/maintenance", headers=admin)).json()["nextRun"]
+    )
+    assert (next_run.month, next_run.day) == (2, 29)
+
+
+async def test_next_run_is_null_only_while_maintenance_is_disabled(
+    client: httpx.AsyncClient, admin: dict[str, str], clean_tables: None
+) -> None:
+    for schedule in ("*/5 * * * *", "0 12 * * 1-5", "30 4 1 * *"):
+        await client.patch("/api/config/maintenance", json={"schedule": schedule}, headers=admin)
+        assert (await client.get("/api/maintenance", headers=admin)).json()["nextRun"]
+    await client.patch("/api/config/maintenance", json={"enabled": False}, headers=admin)
+    assert (await client.get("/api/maintenance", headers=admin)).json()["nextRun"] is None
+
+
+async def test_history_lists_runs_newest_first_with_their_tasks(
+    client: httpx.AsyncClient, admin: dict[str, str], runtime: Runtime, clean_tables: None
+) -> None:
+    await save_config(runtime, {"tasks": only_tasks("clean_events")})
+    first = await MaintenanceRunner(runtime).run(trigger="schedule")
+    second = await MaintenanceRunner(runtime).run(["clean_logs"], dry_run=True, trigger="api")
+    await add_event(runtime, topic="test.event")
+
+    response = await client.get("/api/maintenance/history", headers=admin)
+
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [item["id"] for item in items] == [second.event_id, first.event_id]
+    newest, oldest = items
+    assert set(newest) == {
+        "id",
+        "status",
+        "trigger",
+        "dryRun",
+        "startedAt",
+        "finishedAt",
+        "durationMs",
+        "description",
+        "tasks",
+    }
+    assert (newest["status"], newest["trigger"], newest["dryRun"]) == ("finished", "api", True)
+    assert newest["description"] == second.description
+    assert datetime.fromisoformat(newest["finishedAt"]) >= datetime.fromisoformat(
+        newest["startedAt"]
+    )
+    assert newest["durationMs"] >= 0
+    (logs,) = newest["tasks"]
+    assert (logs["name"], logs["status"]) == ("clean_logs", "finished")
+    assert set(logs) == {"name", "title", "status", "durationMs", "result", "error"}
+    assert "deleted" in logs["result"]
+    assert (oldest["trigger"], oldest["dryRun"]) == ("schedule", False)
+    assert [t["name"] for t in oldest["tasks"]] == list(TASK_NAMES)
+    skipped = {t["name"]: t["result"] for t in oldest["tasks"] if t["name"] != "clean_events"}
+    assert set(map(str, skipped.values())) == {str({"reason": "disabled"})}
+
+    limited = await client.get("/api/maintenance/history?limit=1", headers=admin)
+    assert [item["id"] for item in limited.json()["items"]] == [second.event_id]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "501", "many"])
+async def test_a_bad_history_limit_is_400(
+    client: httpx.AsyncClient, admin: dict[str, str], limit: str
+) -> None:
+    response = await client.get(f"/api/maintenance/history?limit={limit}", headers=admin)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == 400

@@ -185,10 +185,14 @@ async def test_sigterm_stops_the_run_at_a_batch_boundary_and_records_it_interrup
     assert cli.returncode == 1
     (event,) = await maintenance_events(runtime.db)
     assert (event["status"], event["description"]) == ("failed", "interrupted by shutdown")
-    assert [(t["name"], t["error"]) for t in event["summary"]["tasks"]] == [
-        ("clean_logs", "interrupted by shutdown")
+    assert [(t["name"], t["status"], t["error"]) for t in event["summary"]["tasks"]] == [
+        ("clean_logs", "failed", "interrupted by shutdown"),
+        ("clean_events", "skipped", None),
     ]
-    assert 0 < await count_logs(runtime.db) < SLOW_ROWS
+    remaining = await count_logs(runtime.db)
+    assert 0 < remaining < SLOW_ROWS
+    logs = event["summary"]["tasks"][0]["result"]
+    assert (logs["deleted"], logs["stoppedBy"]) == (SLOW_ROWS - remaining, "shutdown")
     assert not await is_running(runtime.db)
 
 

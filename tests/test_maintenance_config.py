@@ -39,6 +39,8 @@ CONTRACT_DEFAULTS = {
     "vacuumMode": "analyze",
     "batchSize": 5000,
     "taskTimeoutMinutes": 60,
+    "windowMinutes": None,
+    "batchPauseMs": 0,
 }
 
 
@@ -119,6 +121,12 @@ async def test_snake_case_and_camel_case_patches_mean_the_same_setting(runtime: 
         ({"batchSize": 0}, "batchSize"),
         ({"batchSize": 100_001}, "batchSize"),
         ({"taskTimeoutMinutes": 0}, "taskTimeoutMinutes"),
+        ({"schedule": "0 0 30 2 *"}, "schedule"),
+        ({"windowMinutes": 0}, "windowMinutes"),
+        ({"windowMinutes": "30"}, "windowMinutes"),
+        ({"batchPauseMs": -1}, "batchPauseMs"),
+        ({"batchPauseMs": 60_001}, "batchPauseMs"),
+        ({"batchPauseMs": 1.5}, "batchPauseMs"),
         ({"vacuumMode": "sometimes"}, "vacuumMode"),
         ({"metricsPushUrl": "ftp://example.com"}, "metricsPushUrl"),
         ({"enabled": None}, "enabled"),

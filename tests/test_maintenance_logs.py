@@ -16,6 +16,7 @@ from ayon_server.logs.partitions import (
 )
 from ayon_server.maintenance.config import MaintenanceConfig
 from ayon_server.runtime import Runtime
+from maintenance.progress import TaskReport
 from maintenance.tasks.base import TaskContext
 from maintenance.tasks.clean_logs import CleanLogs
 
@@ -85,15 +86,21 @@ KEPT = {
 }
 
 
-def context(
+async def clean_logs(
     runtime: Runtime, now: datetime, *, dry_run: bool = False, **config: Any
-) -> TaskContext:
-    return TaskContext(
+) -> dict[str, Any]:
+    """Run clean_logs alone; the result it reported."""
+    ctx = TaskContext(
         runtime=runtime,
         config=MaintenanceConfig(log_retention_days=7, **config),
         now=now,
         dry_run=dry_run,
+        report=TaskReport(CleanLogs.counts),
     )
+    await CleanLogs().run(ctx)
+    # Its progress counts the partitions: all of them were visited.
+    assert ctx.report.fraction == 1.0
+    return ctx.report.result
 
 
 async def test_clean_logs_removes_every_expired_row_and_keeps_the_rest(
@@ -106,7 +113,7 @@ async def test_clean_logs_removes_every_expired_row_and_keeps_the_rest(
             p.name for p in await list_partitions(conn) if p.upper and p.upper <= cutoff
         }
 
-    result = await CleanLogs().run(context(runtime, now, batch_size=1))
+    result = await clean_logs(runtime, now, batch_size=1)
 
     assert await remaining_messages(runtime) == KEPT
     assert result["deleted"] == 6
@@ -125,11 +132,11 @@ async def test_clean_logs_dry_run_counts_what_would_go_and_deletes_nothing(
     partitions_before = await partition_names(runtime)
     messages_before = await remaining_messages(runtime)
 
-    dry = await CleanLogs().run(context(runtime, now, dry_run=True))
+    dry = await clean_logs(runtime, now, dry_run=True)
 
     assert await partition_names(runtime) == partitions_before
     assert await remaining_messages(runtime) == messages_before
-    real = await CleanLogs().run(context(runtime, now))
+    real = await clean_logs(runtime, now)
     assert (dry["deleted"], dry["partitionsDropped"]) == (
         real["deleted"],
         real["partitionsDropped"],
@@ -145,7 +152,7 @@ async def test_clean_logs_keeps_the_days_ahead_partitioned(runtime: Runtime) -> 
         await drop_partition(conn, last)
 
     now = await runtime.db.fetchval("SELECT now()")
-    result = await CleanLogs().run(context(runtime, now))
+    result = await clean_logs(runtime, now)
 
     assert result["partitionsCreated"] == 1
     assert last in await partition_names(runtime)

@@ -18,6 +18,7 @@ from ayon_server.projects.store import (
     project_names,
 )
 from ayon_server.runtime import Runtime
+from maintenance.progress import TaskReport
 from maintenance.tasks.base import ProjectTask, TaskContext
 
 ADMIN = Actor(user="admin", is_admin=True)
@@ -47,7 +48,7 @@ class DeletesTheOthers(ProjectTask):
         self.first, self.second, self.third = names
         self.cleaned: list[str] = []
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
         if project.name == self.first:
             await delete_project(self.runtime.events, self.runtime.db, self.second, ADMIN)
         if project.name == self.third:
@@ -55,7 +56,8 @@ class DeletesTheOthers(ProjectTask):
             # What a batch does next: lock the project, which is gone now.
             await load_project_ref(self.runtime.db, project.name, lock=True)
         self.cleaned.append(project.name)
-        return {"rows": 2, "visits": 1}
+        ctx.report.add("rows", 2)
+        ctx.report.add("visits")
 
 
 async def test_projects_deleted_during_a_run_are_passed_over_and_the_others_summed(
@@ -63,12 +65,19 @@ async def test_projects_deleted_during_a_run_are_passed_over_and_the_others_summ
 ) -> None:
     task = DeletesTheOthers(runtime, three_projects)
     ctx = TaskContext(
-        runtime=runtime, config=MaintenanceConfig(), now=await runtime.db.fetchval("SELECT now()")
+        runtime=runtime,
+        config=MaintenanceConfig(),
+        now=await runtime.db.fetchval("SELECT now()"),
+        report=TaskReport(task.counts),
     )
 
-    result = await task.run(ctx)
+    await task.run(ctx)
+
+    result = ctx.report.result
 
     assert [name for name in task.cleaned if name in three_projects] == [three_projects[0]]
     cleaned = len(task.cleaned)
     assert result == {"rows": 2 * cleaned, "visits": cleaned, "projects": cleaned}
     assert list(result) == ["rows", "visits", "projects"]
+    # Progress counts the projects there were when the task began, visited or passed over.
+    assert ctx.report.done == ctx.report.total >= 3

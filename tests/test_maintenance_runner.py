@@ -109,7 +109,15 @@ async def test_without_names_the_enabled_tasks_run_in_contract_order(runtime: Ru
 
     result = await MaintenanceRunner(runtime).run()
 
-    assert [task.name for task in result.tasks] == ["auto_update", "clean_logs", "vacuum_db"]
+    assert [task.name for task in result.tasks] == list(TASK_NAMES)
+    ran = [task.name for task in result.tasks if task.result.get("reason") != "disabled"]
+    assert ran == ["auto_update", "clean_logs", "vacuum_db"]
+    disabled = [task for task in result.tasks if task.name not in ran]
+    assert {(t.status, t.duration_ms, t.error) for t in disabled} == {("skipped", 0, None)}
+    assert {tuple(t.result.items()) for t in disabled} == {(("reason", "disabled"),)}
+    (event,) = await maintenance_events(runtime.db)
+    assert [t["name"] for t in event["summary"]["tasks"]] == list(TASK_NAMES)
+    assert "current" not in event["summary"] and "progress" not in event["summary"]
 
 
 async def test_named_tasks_run_even_when_disabled_and_never_out_of_order(
@@ -200,9 +208,16 @@ async def test_only_one_run_at_a_time_and_a_stop_ends_the_run_at_a_batch_boundar
 
     assert result.status == "failed" and result.interrupted
     assert [(t.name, t.status, t.error) for t in result.tasks] == [
-        ("clean_logs", "failed", "interrupted by shutdown")
+        ("clean_logs", "failed", "interrupted by shutdown"),
+        ("clean_events", "skipped", None),
     ]
-    assert 0 < await count_logs(runtime.db) < SLOW_ROWS
+    remaining = await count_logs(runtime.db)
+    assert 0 < remaining < SLOW_ROWS
+    # The counts it reached: every row it deleted before the stop.
+    logs, events = result.tasks
+    assert logs.result["deleted"] == SLOW_ROWS - remaining
+    assert logs.result["stoppedBy"] == "shutdown"
+    assert events.result == {"reason": "shutdown"}
     (event,) = await maintenance_events(runtime.db)
     assert (event["status"], event["description"]) == ("failed", "interrupted by shutdown")
     assert not await is_running(runtime.db)

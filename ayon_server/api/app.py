@@ -31,7 +31,11 @@ from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partition_keeper import LogPartitionKeeper
 from ayon_server.config import Settings
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
-from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
+from ayon_server.maintenance.service import (
+    MaintenanceSchedulerHandle,
+    MaintenanceService,
+    stop_run,
+)
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
@@ -147,32 +151,31 @@ async def _start_scheduler(scheduler: MaintenanceSchedulerHandle) -> Maintenance
 
 
 async def _shutdown(state: ServerState, owns_runtime: bool) -> None:
-    """Stop the scheduler, then the workers, then close connections; all within the timeout."""
+    """Stop maintenance runs and the scheduler, then the workers, then close connections.
+
+    A running maintenance task stops at its next batch boundary and the run is recorded as
+    failed ("interrupted by shutdown"); it gets most of AYON_SHUTDOWN_TIMEOUT for that. One that
+    does not stop in time has its statements cancelled on the server and records itself before
+    the connections close, which may take a few seconds past the timeout: a short timeout never
+    loses the run's summary nor leaves a statement running.
+    """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + state.settings.shutdown_timeout
+    timeout = state.settings.shutdown_timeout
+    deadline = loop.time() + timeout
+    graceful_until = loop.time() + timeout * SCHEDULER_SHARE
     state.shutting_down.set()
-    if state.background_runs:
-        # Runs started over HTTP stop at their next batch boundary and record the interruption.
-        budget = state.settings.shutdown_timeout * SCHEDULER_SHARE
-        _, late = await asyncio.wait(state.background_runs, timeout=budget)
-        for run in late:
-            run.cancel()
+    # Runs started over HTTP; at most one runs at a time, but stop each the same way.
+    await asyncio.gather(
+        *(stop_run(run, graceful_until - loop.time()) for run in list(state.background_runs))
+    )
     if state.scheduler is not None:
-        # A running maintenance task stops at its next batch boundary and the scheduler records
-        # the run as failed ("interrupted by shutdown"). It gets most of the time; the rest is
-        # for cancelling a run that does not stop, and for the workers.
-        budget = state.settings.shutdown_timeout * SCHEDULER_SHARE
         try:
-            async with asyncio.timeout_at(deadline):
-                await state.scheduler.stop(timeout=budget)
-        except TimeoutError:
-            log.error(
-                "maintenance scheduler did not stop within %g s", state.settings.shutdown_timeout
-            )
+            await state.scheduler.stop(timeout=max(graceful_until - loop.time(), 0.0))
         except Exception:
             log.exception("maintenance scheduler failed to stop cleanly")
         state.scheduler = None
-    await state.workers.stop(deadline - loop.time())
+    # The workers always get their share, even when a run took longer to record itself.
+    await state.workers.stop(max(deadline - loop.time(), timeout * (1 - SCHEDULER_SHARE)))
     if owns_runtime and state.runtime is not None:
         await state.runtime.close()
         state.runtime = None

@@ -55,18 +55,38 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-async def connect_once(url: str, timeout: float = 5.0) -> asyncpg.Connection:
-    """A single connection with our codecs (setup, maintenance VACUUM, advisory locks)."""
-    conn = await asyncpg.connect(url, timeout=timeout)
+def _server_settings(application_name: str | None) -> dict[str, str] | None:
+    return {"application_name": application_name} if application_name else None
+
+
+async def connect_once(
+    url: str, timeout: float = 5.0, *, application_name: str | None = None
+) -> asyncpg.Connection:
+    """A single connection with our codecs (setup, maintenance VACUUM, advisory locks).
+
+    `application_name` is what pg_stat_activity shows for it.
+    """
+    conn = await asyncpg.connect(
+        url, timeout=timeout, server_settings=_server_settings(application_name)
+    )
     await _init_connection(conn)
     return conn
 
 
 class Postgres:
-    def __init__(self, url: str, *, max_size: int = 20, command_timeout: float | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int = 20,
+        command_timeout: float | None = None,
+        application_name: str | None = None,
+    ):
         self.url = url
         self.max_size = max_size
         self.command_timeout = command_timeout
+        # What pg_stat_activity shows for the pool's connections, so they can be told apart.
+        self.application_name = application_name
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
@@ -81,6 +101,7 @@ class Postgres:
                         init=_init_connection,
                         command_timeout=self.command_timeout,
                         max_inactive_connection_lifetime=300,
+                        server_settings=_server_settings(self.application_name),
                     )
         return self._pool
 

@@ -40,6 +40,7 @@ CONFIG_CHANNEL = "maintenance.config"
 # Standard cron numbers weekdays from Sunday (0 and 7); APScheduler 3 from Monday (0).
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DAYS = 36500
+MAX_BATCH_PAUSE_MS = 60_000
 _HTTP_URL_RE = re.compile(r"^https?://[^\s/]+\S*$")
 
 
@@ -82,14 +83,22 @@ class MaintenanceConfig(BaseModel):
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     # Minutes, fractions allowed (0.5 = 30 s); at most a day.
     task_timeout_minutes: float = Field(default=60, gt=0, le=1440)
+    # A run stops starting tasks this many minutes after it began (fractions allowed); None: never.
+    window_minutes: float | None = Field(default=None, gt=0, le=1440)
+    # Slept between two batches of every task, so the server's own queries get through.
+    batch_pause_ms: int = Field(default=0, ge=0, le=MAX_BATCH_PAUSE_MS)
 
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         try:
-            cron_trigger(value, "UTC")
+            trigger = cron_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"not a valid 5-field cron expression ({exc})") from None
+        # APScheduler searches up to the year 9999, so None means no date ever matches (30 Feb);
+        # 29 Feb is found in the next leap year.
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError("never fires: no date matches it")
         return value
 
     @field_validator("timezone")
@@ -119,8 +128,10 @@ class MaintenanceConfig(BaseModel):
         # Every task appears, in the contract order; a task not mentioned is enabled.
         return {name: value.get(name, TaskToggle()) for name in TASK_NAMES}
 
-    @field_serializer("task_timeout_minutes")
-    def _whole_minutes_as_int(self, value: float) -> int | float:
+    @field_serializer("task_timeout_minutes", "window_minutes")
+    def _whole_minutes_as_int(self, value: float | None) -> int | float | None:
+        if value is None:
+            return None
         return int(value) if float(value).is_integer() else value
 
     def task_enabled(self, name: str) -> bool:
@@ -128,7 +139,8 @@ class MaintenanceConfig(BaseModel):
 
 
 def next_run_at(config: MaintenanceConfig, now: datetime | None = None) -> datetime | None:
-    """When the schedule fires next (None while disabled), for replicas without the scheduler."""
+    """When the schedule fires next; None only while disabled (a schedule that never fires is
+    rejected when the configuration is validated)."""
     if not config.enabled:
         return None
     return cron_trigger(config.schedule, config.timezone).get_next_fire_time(

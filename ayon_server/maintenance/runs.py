@@ -8,6 +8,7 @@ next run or scheduler start.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 MAINTENANCE_TOPIC = "server.maintenance"
 # A run's event has one of these statuses while the run goes on.
 ACTIVE_STATUSES = ("pending", "in_progress")
+# ... and one of these once it is over.
+ENDED_STATUSES = ("finished", "failed", "aborted")
+# Where a reader of ended runs stands: (updated_at, id) of the last run it has seen.
+RunPosition = tuple[datetime, uuid.UUID]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,35 @@ class MaintenanceRun:
         )
 
 
+@dataclass(frozen=True)
+class RunningTask:
+    """The task a run in progress is on, as the runner keeps it in the event's summary."""
+
+    run_id: str
+    name: str
+    title: str
+    # 0-100 of the task; None while the task does not know how much work it has.
+    progress: float | None
+    # 0-100 of the whole run.
+    run_progress: float | None
+
+    @classmethod
+    def from_event(cls, event: EventModel) -> RunningTask | None:
+        if event.status not in ACTIVE_STATUSES:
+            return None
+        current, progress = event.summary.get("current"), event.summary.get("progress")
+        if not isinstance(current, dict) or not isinstance(current.get("name"), str):
+            return None
+        task_progress = current.get("progress")
+        return cls(
+            run_id=event.id,
+            name=current["name"],
+            title=str(current.get("title", "")),
+            progress=task_progress if isinstance(task_progress, int | float) else None,
+            run_progress=progress if isinstance(progress, int | float) else None,
+        )
+
+
 async def last_run(runtime: Runtime) -> EventModel | None:
     """The newest run's event (going on, finished or failed), for status pages."""
     return await runtime.events.latest(MAINTENANCE_TOPIC)
@@ -84,14 +118,55 @@ async def list_runs(db: Postgres, limit: int) -> list[MaintenanceRun]:
     return [MaintenanceRun.from_event(EventModel.from_row(row)) for row in rows]
 
 
+_REAL_RUN = "COALESCE((summary->>'dryRun')::boolean, false) = false"
+
+
+async def run_position_now(db: Postgres) -> RunPosition:
+    """The position of a reader that has seen every run ended until now."""
+    return await db.fetchval("SELECT now()"), uuid.UUID(int=0)
+
+
+async def real_runs_ended_after(
+    db: Postgres, position: RunPosition, limit: int = 100
+) -> list[tuple[MaintenanceRun, RunPosition]]:
+    """Runs (not dry runs) that ended after `position`, oldest first, each with its position.
+
+    A run's event does not change once it has ended, so a reader that keeps the position of the
+    last run it read sees every run exactly once.
+    """
+    rows = await db.fetch(
+        f"SELECT {COLUMNS} FROM public.events "
+        f"WHERE topic = $1 AND status = ANY($2::text[]) AND {_REAL_RUN} "
+        "AND (updated_at, id) > ($3, $4) ORDER BY updated_at, id LIMIT $5",
+        MAINTENANCE_TOPIC,
+        list(ENDED_STATUSES),
+        *position,
+        limit,
+    )
+    return [
+        (MaintenanceRun.from_event(EventModel.from_row(row)), (row["updated_at"], row["id"]))
+        for row in rows
+    ]
+
+
+async def last_real_run_ends(db: Postgres) -> dict[str, datetime]:
+    """When the newest run (not a dry run) of each final status ended."""
+    rows = await db.fetch(
+        "SELECT status, max(updated_at) AS ended_at FROM public.events "
+        f"WHERE topic = $1 AND status = ANY($2::text[]) AND {_REAL_RUN} GROUP BY status",
+        MAINTENANCE_TOPIC,
+        list(ENDED_STATUSES),
+    )
+    return {row["status"]: row["ended_at"] for row in rows}
+
+
 async def real_run_since(db: Postgres, moment: datetime) -> bool:
     """Whether a run that was not a dry run started at or after `moment`."""
     return await db.fetchval(
-        """
+        f"""
         SELECT EXISTS (
             SELECT 1 FROM public.events
-            WHERE topic = $1 AND created_at >= $2
-              AND COALESCE((summary->>'dryRun')::boolean, false) = false
+            WHERE topic = $1 AND created_at >= $2 AND {_REAL_RUN}
         )
         """,
         MAINTENANCE_TOPIC,

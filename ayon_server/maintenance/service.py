@@ -9,10 +9,35 @@ shows the maintenance state and configuration but cannot start runs or host the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import Any, Protocol
 
 from ayon_server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A run cancelled because it did not stop in time still cancels its statements on the server
+# and records itself (the runner bounds both); this is how long that may take at most.
+RECORD_GRACE = 20.0
+
+
+async def stop_run(run: asyncio.Task[Any], timeout: float) -> None:
+    """Let a run that was told to stop (its stop event) reach a batch boundary within `timeout`
+    seconds; otherwise cancel it and wait for it to record itself before the caller closes the
+    connections it needs for that."""
+    try:
+        done, _ = await asyncio.wait({run}, timeout=max(timeout, 0.0))
+        if done:
+            return
+        log.warning("maintenance run did not stop within %g s; cancelling it", timeout)
+        run.cancel()
+        done, _ = await asyncio.wait({run}, timeout=RECORD_GRACE)
+    except asyncio.CancelledError:
+        run.cancel()  # our caller gave up waiting: do not leave the run behind
+        raise
+    if not done:
+        log.error("maintenance run did not record itself within %g s; abandoned", RECORD_GRACE)
 
 
 class MaintenanceSchedulerHandle(Protocol):

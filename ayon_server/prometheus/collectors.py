@@ -3,6 +3,20 @@
 prometheus_client calls `collect()` synchronously, so what needs PostgreSQL is read first, in
 `MaintenanceCollector.refresh()`, by the /metrics request itself. A dependency that is down only
 removes its own metric families from that scrape; the scrape itself still succeeds.
+
+Maintenance figures come from the runs' events, never from the process that ran them: a run
+may be executed by any replica, by the standalone scheduler or by a CLI run in a CronJob, and
+the last two have no /metrics at all. So:
+
+* gauges (the newest run, when a run of each status last ended) are read from the database
+  and every replica reports the same values: alert on `max()` over the replicas;
+* counters and the histogram (runs, rows removed, task durations) count the runs that ended
+  since this process started, read from the events in order, each once: every replica counts
+  every run, so aggregate them with `max()` (or pick one replica), never `sum()`. A counter
+  derived from the history itself would go down when clean_events prunes old runs, which
+  Prometheus would take for a reset.
+
+Dry runs delete nothing and are left out of the counters and the per-status timestamps.
 """
 
 from __future__ import annotations
@@ -13,42 +27,112 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
+from prometheus_client import Counter, Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ayon_server.events.stream import EventModel
 from ayon_server.lib.postgres import CONNECTION_ERRORS
 from ayon_server.lib.workers import WorkerGroup
-from ayon_server.maintenance.runs import ACTIVE_STATUSES, last_run
+from ayon_server.maintenance.catalog import TASK_NAMES
+from ayon_server.maintenance.runs import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    MaintenanceRun,
+    RunPosition,
+    last_real_run_ends,
+    last_run,
+    real_runs_ended_after,
+    run_position_now,
+)
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# The task statuses of a run's summary (DESIGN §9).
-TASK_STATUSES = ("finished", "failed", "skipped")
+# The task statuses of a run's summary.
+TASK_STATUSES = ("finished", "failed", "skipped", "aborted")
+# From a second to a couple of hours: what maintenance tasks take.
+TASK_DURATION_BUCKETS = (0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200)
 # A scrape waits at most this long for PostgreSQL; Prometheus' own default timeout is 10 s.
 READ_TIMEOUT = 2.0
 LOG_COLLECTOR = "log_collector"
 
 
 class MaintenanceCollector:
-    """The newest maintenance run: when, whether it succeeded, each task's result."""
+    """The newest maintenance run, when runs last ended by status, and what runs did."""
 
     def __init__(self) -> None:
         self._read = False
         self._run: EventModel | None = None
+        self._last_ends: dict[str, float] = {}
+        # Where the counters stand in the history; None until the first successful read.
+        self._position: RunPosition | None = None
+        self._runs = Counter(
+            "ayon_maintenance_runs",
+            "Maintenance runs (not dry runs) that ended since this process started, by status",
+            ["status"],
+            registry=None,
+        )
+        self._removed = Counter(
+            "ayon_maintenance_rows_removed",
+            "What each task deleted (its result's `deleted` count) in the runs counted by "
+            "ayon_maintenance_runs_total",
+            ["task"],
+            registry=None,
+        )
+        self._durations = Histogram(
+            "ayon_maintenance_task_run_duration_seconds",
+            "How long each task took in the runs counted by ayon_maintenance_runs_total",
+            ["task"],
+            buckets=TASK_DURATION_BUCKETS,
+            registry=None,
+        )
+        for status in ENDED_STATUSES:
+            self._runs.labels(status)
+        for name in TASK_NAMES:
+            self._removed.labels(name)
 
     async def refresh(self, runtime: Runtime | None) -> None:
-        """Read the newest run for the next `collect()`; on failure that family is left out."""
+        """Read the runs for the next `collect()`; on failure those families are left out."""
         self._read = False
         if runtime is None:
             return
         try:
             async with asyncio.timeout(READ_TIMEOUT):
                 self._run = await last_run(runtime)
+                ends = await last_real_run_ends(runtime.db)
+                await self._count_ended_runs(runtime)
         except (TimeoutError, asyncpg.PostgresError, *CONNECTION_ERRORS) as exc:
             log.debug("maintenance metrics left out of this scrape: %r", exc)
             return
+        self._last_ends = {status: moment.timestamp() for status, moment in ends.items()}
         self._read = True
+
+    async def _count_ended_runs(self, runtime: Runtime) -> None:
+        if self._position is None:
+            # Runs that ended before this process started are not counted by it.
+            self._position = await run_position_now(runtime.db)
+            return
+        while True:
+            ended = await real_runs_ended_after(runtime.db, self._position)
+            for run, position in ended:
+                self._count(run)
+                self._position = position
+            if len(ended) < 100:
+                return
+
+    def _count(self, run: MaintenanceRun) -> None:
+        if run.status in ENDED_STATUSES:
+            self._runs.labels(run.status).inc()
+        for task in run.tasks:
+            name = task.get("name")
+            if name not in TASK_NAMES or task.get("status") == "skipped":
+                continue  # an unknown name would grow the series; a skipped task did nothing
+            result, duration = task.get("result"), task.get("durationMs")
+            deleted = result.get("deleted") if isinstance(result, dict) else None
+            if isinstance(deleted, int) and not isinstance(deleted, bool) and deleted > 0:
+                self._removed.labels(name).inc(deleted)
+            if isinstance(duration, int | float) and duration >= 0:
+                self._durations.labels(name).observe(duration / 1000)
 
     def collect(self) -> Iterator[Metric]:
         available = GaugeMetricFamily(
@@ -57,7 +141,21 @@ class MaintenanceCollector:
         )
         available.add_metric([], 1 if self._read else 0)
         yield available
-        if not self._read or self._run is None:
+        if not self._read:
+            return
+        yield from self._runs.collect()
+        yield from self._removed.collect()
+        yield from self._durations.collect()
+        last_end = GaugeMetricFamily(
+            "ayon_maintenance_last_run_end_timestamp_seconds",
+            "When the newest maintenance run (not a dry run) of each status ended, in seconds "
+            'since the epoch; alert on status="finished" growing old',
+            labels=["status"],
+        )
+        for status, moment in sorted(self._last_ends.items()):
+            last_end.add_metric([status], moment)
+        yield last_end
+        if self._run is None:
             return
         run = self._run
         yield _gauge(

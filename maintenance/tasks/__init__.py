@@ -50,8 +50,10 @@ if set(_IMPLEMENTATIONS) != set(TASK_NAMES):
 TASKS: tuple[type[MaintenanceTask], ...] = tuple(_IMPLEMENTATIONS[name] for name in TASK_NAMES)
 
 
-def select_tasks(names: Iterable[str]) -> list[type[MaintenanceTask]]:
+def select_tasks(
+    names: Iterable[str], registry: Iterable[type[MaintenanceTask]] = TASKS
+) -> list[type[MaintenanceTask]]:
     """The named tasks in registry order (a run never reorders them), each once."""
     wanted = set(names)
     check_task_names(wanted)
-    return [task for task in TASKS if task.name in wanted]
+    return [task for task in registry if task.name in wanted]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
 
 
 class AutoUpdate(MaintenanceTask):
     name = "auto_update"
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         if ctx.config.update_catalog_url is None:
             raise TaskSkipped("no update catalog configured")
         raise TaskSkipped("addon installer not implemented yet")

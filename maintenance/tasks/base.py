@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import asyncpg
+
 from ayon_server.exceptions import NotFoundException
+from ayon_server.lib.postgres import connect_once
 from ayon_server.maintenance.catalog import task_title
 from ayon_server.projects.store import ProjectRef, load_project_ref, project_names
+from maintenance.control import RunControl, StopReason
+from maintenance.progress import TaskReport
 
 if TYPE_CHECKING:
     from ayon_server.maintenance.config import MaintenanceConfig
@@ -21,8 +25,13 @@ class TaskSkipped(Exception):
     """The task has nothing it can do yet (its domain does not exist); the message says why."""
 
 
-class MaintenanceInterrupted(Exception):
-    """The stop flag was set (shutdown); raised at a batch boundary so no batch is cut short."""
+class TaskStopped(Exception):
+    """Raised at a batch boundary when the run must stop (cancel, shutdown, window), so no
+    batch is cut short; the task's counts so far stay in its report."""
+
+    def __init__(self, reason: StopReason):
+        super().__init__(f"stopped: {reason}")
+        self.reason = reason
 
 
 @dataclass
@@ -32,23 +41,44 @@ class TaskContext:
     # The run's reference time from the database clock: every cutoff is computed from it.
     now: datetime
     dry_run: bool = False
-    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    control: RunControl = field(default_factory=RunControl)
     # The run's own event, which clean_events must never delete.
     run_event_id: str | None = None
+    # What pg_stat_activity shows for the run's connections (see maintenance.connections).
+    application_name: str | None = None
+    # The running task's counts and progress; the runner gives each task a fresh one.
+    report: TaskReport = field(default_factory=TaskReport)
 
     def check_stop(self) -> None:
-        if self.stop_event.is_set():
-            raise MaintenanceInterrupted("interrupted by shutdown")
+        """At a batch boundary: raise TaskStopped when the run must stop."""
+        reason = self.control.reason()
+        if reason is not None:
+            raise TaskStopped(reason)
+
+    async def batch_boundary(self) -> None:
+        """Between two batches: pause `batchPauseMs` (a cancel or shutdown cuts it short), then
+        stop here if the run must stop."""
+        await self.control.pause(self.config.batch_pause_ms / 1000)
+        self.check_stop()
+
+    async def connect(self) -> asyncpg.Connection:
+        """A dedicated connection (for statements outside a transaction, such as VACUUM) that the
+        runner can still cancel; the caller closes it."""
+        return await connect_once(
+            self.runtime.settings.postgres_url, application_name=self.application_name
+        )
 
 
 class MaintenanceTask(ABC):
-    """One step of the procedure; `run` returns counts for the run's summary.
+    """One step of the procedure; `run` reports its counts through `ctx.report`.
 
-    A task declares its catalog `name`; its `title` comes from the catalog.
+    A task declares its catalog `name`; its `title` comes from the catalog. `counts` are the
+    result's counts, each starting at 0, in the order the summary shows them.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]
+    counts: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,7 +86,9 @@ class MaintenanceTask(ABC):
             cls.title = task_title(cls.name)  # UnknownTask for a name the catalog lacks
 
     @abstractmethod
-    async def run(self, ctx: TaskContext) -> dict[str, Any]: ...
+    async def run(self, ctx: TaskContext) -> None:
+        """Do the work (count only, in a dry run), reporting through `ctx.report`; call
+        `ctx.check_stop()` (or go through run_in_batches) between units of work."""
 
 
 async def require_projects(ctx: TaskContext) -> None:
@@ -72,42 +104,36 @@ class ProjectTask(MaintenanceTask):
     """A clean-up of every project: a subclass cleans one in `clean_project`, `run` does the rest.
 
     `run` skips the task while the projects domain does not exist, visits the projects in name
-    order, passes over one deleted before or while it is visited (NotFoundException: its rows
-    went with its schema), and sums the counts of the others into the result.
+    order (its progress counts them), passes over one deleted before or while it is visited
+    (NotFoundException: its rows went with its schema), and reports how many it cleaned.
     """
 
-    # The result's counts, in the order the summary shows them; each starts at 0.
     counts: ClassVar[tuple[str, ...]] = ("deleted",)
     # Whether the result also says how many projects were cleaned.
     report_projects: ClassVar[bool] = True
 
     @abstractmethod
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
-        """Clean one project (count only, in a dry run); its counts, keys from `counts`."""
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
+        """Clean one project (count only, in a dry run), adding to `ctx.report`."""
 
-    async def after_projects(self, ctx: TaskContext) -> dict[str, int]:
-        """Work left once every project was visited; counts added to the result."""
-        return {}
+    async def after_projects(self, ctx: TaskContext) -> None:
+        """Work left once every project was visited."""
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         await require_projects(ctx)
-        result = dict.fromkeys(self.counts, 0)
-        projects = 0
-        for name in await project_names(ctx.runtime.db):
+        names = await project_names(ctx.runtime.db)
+        ctx.report.expect(len(names))
+        if self.report_projects:
+            ctx.report.set("projects", 0)
+        for name in names:
             ctx.check_stop()
             try:
                 project = await load_project_ref(ctx.runtime.db, name)
-                counts = await self.clean_project(ctx, project)
+                await self.clean_project(ctx, project)
             except NotFoundException:
-                continue  # deleted before or while it was visited: its rows went with it
-            projects += 1
-            _add(result, counts)
-        if self.report_projects:
-            result["projects"] = projects
-        _add(result, await self.after_projects(ctx))
-        return result
-
-
-def _add(total: dict[str, int], counts: dict[str, int]) -> None:
-    for key, value in counts.items():
-        total[key] += value
+                pass  # deleted before or while it was visited: its rows went with it
+            else:
+                if self.report_projects:
+                    ctx.report.add("projects")
+            ctx.report.advance()
+        await self.after_projects(ctx)

@@ -53,7 +53,7 @@ async def _count(ctx: TaskContext, project: ProjectRef, cutoff: datetime) -> int
     return total
 
 
-async def _stamp(ctx: TaskContext, project: ProjectRef, entity_type: EntityType) -> int:
+async def _stamp(ctx: TaskContext, project: ProjectRef, entity_type: EntityType) -> None:
     """Record when an origin without a deleted event was first seen gone."""
 
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
@@ -74,17 +74,15 @@ async def _stamp(ctx: TaskContext, project: ProjectRef, entity_type: EntityType)
         )
         return rows_affected(status)
 
-    return await run_in_batches(ctx, batch)
+    await run_in_batches(ctx, batch, count="originsMarkedGone")
 
 
 async def _delete(
     ctx: TaskContext, project: ProjectRef, entity_type: EntityType, cutoff: datetime
-) -> tuple[int, int]:
-    """(activities deleted, files unattached) for origins of this type gone before cutoff."""
-    unattached = 0
+) -> None:
+    """Delete the activities whose origin of this type went before cutoff; unattach their files."""
 
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        nonlocal unattached
         doomed = [
             row["activity_id"]
             for row in await conn.fetch(
@@ -97,34 +95,31 @@ async def _delete(
                 limit,
             )
         ]
-        unattached += rows_affected(
+        unattached = rows_affected(
             await conn.execute(
                 f"UPDATE {project.table('files')} SET activity_id = NULL, updated_at = now() "
                 "WHERE activity_id = ANY($1::uuid[])",
                 doomed,
             )
         )
+        ctx.report.add("filesUnattached", unattached)
         await conn.execute(
             f"DELETE FROM {project.table('activities')} WHERE id = ANY($1::uuid[])", doomed
         )
         return len(doomed)
 
-    deleted = await run_in_batches(ctx, batch)
-    return deleted, unattached
+    await run_in_batches(ctx, batch)
 
 
 class CleanActivities(ProjectTask):
     name = "clean_activities"
     counts = ("deleted", "filesUnattached", "originsMarkedGone")
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)
         if ctx.dry_run:
-            return {"deleted": await _count(ctx, project, cutoff)}
-        counts = dict.fromkeys(self.counts, 0)
+            ctx.report.add("deleted", await _count(ctx, project, cutoff))
+            return
         for entity_type in ENTITY_TYPES.values():
-            counts["originsMarkedGone"] += await _stamp(ctx, project, entity_type)
-            deleted, unattached = await _delete(ctx, project, entity_type, cutoff)
-            counts["deleted"] += deleted
-            counts["filesUnattached"] += unattached
-        return counts
+            await _stamp(ctx, project, entity_type)
+            await _delete(ctx, project, entity_type, cutoff)

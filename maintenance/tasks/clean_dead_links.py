@@ -96,25 +96,25 @@ async def _count(ctx: TaskContext, project_name: str) -> int:
         return await conn.fetchval(_count_sql(project))
 
 
-async def _delete(ctx: TaskContext, project_name: str) -> int:
-    deleted = 0
-
+async def _delete(ctx: TaskContext, project_name: str) -> None:
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        nonlocal deleted
         # The project lock keeps the schema from being dropped under the batch.
         project = await load_project_ref(conn, project_name, lock=True)
         consumed = [row["entity_id"] for row in await conn.fetch(_consume_sql(project), limit)]
         if consumed:
-            deleted += rows_affected(await conn.execute(_delete_sql(project), consumed))
+            ctx.report.add(
+                "deleted", rows_affected(await conn.execute(_delete_sql(project), consumed))
+            )
         return len(consumed)
 
-    await run_in_batches(ctx, batch)
-    return deleted
+    await run_in_batches(ctx, batch, count=None)
 
 
 class CleanDeadLinks(ProjectTask):
     name = "clean_dead_links"
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
-        visit = _count if ctx.dry_run else _delete
-        return {"deleted": await visit(ctx, project.name)}
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
+        if ctx.dry_run:
+            ctx.report.add("deleted", await _count(ctx, project.name))
+        else:
+            await _delete(ctx, project.name)

@@ -60,39 +60,36 @@ _COUNT_DELETABLE = f"""
 
 class CleanEvents(MaintenanceTask):
     name = "clean_events"
+    counts = ("deleted", "maintenanceHistoryDeleted")
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         retention = ctx.config.event_retention_days
         cutoff: datetime | None = ctx.now - timedelta(days=retention) if retention else None
         history_cutoff = ctx.now - timedelta(days=ctx.config.maintenance_history_days)
         own_event = parse_event_id(ctx.run_event_id) if ctx.run_event_id else None
         params = (MAINTENANCE_TOPIC, cutoff, history_cutoff, own_event)
 
+        if retention is None:
+            ctx.report.set("eventRetention", "off")
         if ctx.dry_run:
             row = await ctx.runtime.db.fetchrow(_COUNT_DELETABLE, *params)
-            total, history = row["total"], row["history"]
+            ctx.report.add("deleted", row["total"] - row["history"])
+            ctx.report.add("maintenanceHistoryDeleted", row["history"])
         else:
-            total, history = await self._delete(ctx, params)
+            await self._delete(ctx, params)
 
-        result: dict[str, Any] = {"deleted": total - history, "maintenanceHistoryDeleted": history}
-        if retention is None:
-            result["eventRetention"] = "off"
-        return result
-
-    async def _delete(self, ctx: TaskContext, params: tuple[Any, ...]) -> tuple[int, int]:
-        history = 0
-
+    async def _delete(self, ctx: TaskContext, params: tuple[Any, ...]) -> None:
         async def batch(conn: asyncpg.Connection, limit: int) -> int:
-            nonlocal history
             row = await conn.fetchrow(_DELETE_BATCH, *params, limit)
-            history += row["history"]
+            ctx.report.add("deleted", row["total"] - row["history"])
+            ctx.report.add("maintenanceHistoryDeleted", row["history"])
             return row["total"]
 
-        total = 0
         while True:
             # A concurrent insert of a dependent makes the whole batch fail on the foreign key;
             # the batch is rolled back and selected again without that event.
-            deleted = await run_in_batches(ctx, batch, retry_on=(asyncpg.ForeignKeyViolationError,))
-            total += deleted
+            deleted = await run_in_batches(
+                ctx, batch, count=None, retry_on=(asyncpg.ForeignKeyViolationError,)
+            )
             if deleted == 0:
-                return total, history
+                return

@@ -24,7 +24,7 @@ import asyncpg
 from ayon_server.exceptions import NotFoundException
 from ayon_server.files.store import file_path, project_files_dir
 from ayon_server.projects.store import ProjectRef, load_project_ref
-from maintenance.batching import batch_boundary, run_in_batches
+from maintenance.batching import run_in_batches
 from maintenance.tasks.base import ProjectTask, TaskContext
 
 
@@ -50,8 +50,8 @@ def _unlink(path: Path) -> int:
     return size
 
 
-async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime) -> dict[str, int]:
-    """{"deleted", "bytes"}: the unattached records of the project and their stored bytes."""
+async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime) -> None:
+    """The unattached records of the project and their stored bytes ("deleted", "bytes")."""
     storage = ctx.runtime.settings.storage_dir
     if ctx.dry_run:
         row = await ctx.runtime.db.fetchrow(
@@ -59,11 +59,11 @@ async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime
             f"FROM ({_unattached(project)}) u",
             cutoff,
         )
-        return {"deleted": row["n"], "bytes": row["b"]}
-    unlinked = 0
+        ctx.report.add("deleted", row["n"])
+        ctx.report.add("bytes", row["b"])
+        return
 
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        nonlocal unlinked
         rows = await conn.fetch(
             f"DELETE FROM {project.table('files')} WHERE id IN "
             f"(SELECT id FROM ({_unattached(project)}) u LIMIT $2) RETURNING id",
@@ -71,11 +71,10 @@ async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime
             limit,
         )
         for row in rows:
-            unlinked += _unlink(file_path(storage, project.name, row["id"]))
+            ctx.report.add("bytes", _unlink(file_path(storage, project.name, row["id"])))
         return len(rows)
 
-    deleted = await run_in_batches(ctx, batch)
-    return {"deleted": deleted, "bytes": unlinked}
+    await run_in_batches(ctx, batch)
 
 
 async def _known_ids(ctx: TaskContext, project_name: str, names: list[str]) -> set[str]:
@@ -97,7 +96,7 @@ async def _known_ids(ctx: TaskContext, project_name: str, names: list[str]) -> s
 
 
 async def _clean_directory(
-    ctx: TaskContext, project_name: str, directory: Path, cutoff: float, result: dict[str, int]
+    ctx: TaskContext, project_name: str, directory: Path, cutoff: float
 ) -> None:
     """Remove the old files of one prefix directory that no record names, a batch at a time."""
     with os.scandir(directory) as entries:
@@ -113,28 +112,26 @@ async def _clean_directory(
         for entry in chunk:
             if entry.name in known:
                 continue
-            result["orphanFilesDeleted"] += 1
+            ctx.report.add("orphanFilesDeleted")
             if ctx.dry_run:
-                result["orphanBytes"] += entry.stat(follow_symlinks=False).st_size
+                ctx.report.add("orphanBytes", entry.stat(follow_symlinks=False).st_size)
             else:
-                result["orphanBytes"] += _unlink(Path(entry.path))
-        await batch_boundary(ctx)
+                ctx.report.add("orphanBytes", _unlink(Path(entry.path)))
+        await ctx.batch_boundary()
 
 
-async def _clean_storage(ctx: TaskContext, cutoff: float) -> dict[str, int]:
-    """{"orphanFilesDeleted", "orphanBytes"}: stored files of any project that no record names."""
-    result = {"orphanFilesDeleted": 0, "orphanBytes": 0}
+async def _clean_storage(ctx: TaskContext, cutoff: float) -> None:
+    """Stored files of any project that no record names ("orphanFilesDeleted", "orphanBytes")."""
     root = Path(ctx.runtime.settings.storage_dir) / "projects"
     if not root.is_dir():
-        return result
+        return
     for project_dir in sorted(root.iterdir()):
         files_dir = project_files_dir(ctx.runtime.settings.storage_dir, project_dir.name)
         if not files_dir.is_dir():
             continue
         for directory in sorted(files_dir.iterdir()):
             if directory.is_dir() and not directory.is_symlink():
-                await _clean_directory(ctx, project_dir.name, directory, cutoff, result)
-    return result
+                await _clean_directory(ctx, project_dir.name, directory, cutoff)
 
 
 def _cutoff(ctx: TaskContext) -> datetime:
@@ -146,9 +143,9 @@ class CleanFiles(ProjectTask):
     counts = ("deleted", "bytes", "orphanFilesDeleted", "orphanBytes")
     report_projects = False
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
-        return await _clean_records(ctx, project, _cutoff(ctx))
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
+        await _clean_records(ctx, project, _cutoff(ctx))
 
-    async def after_projects(self, ctx: TaskContext) -> dict[str, int]:
+    async def after_projects(self, ctx: TaskContext) -> None:
         # Files of every directory under the storage, projects deleted long ago included.
-        return await _clean_storage(ctx, _cutoff(ctx).timestamp())
+        await _clean_storage(ctx, _cutoff(ctx).timestamp())

@@ -36,19 +36,20 @@ def _missing_types_sql(project: ProjectRef) -> str:
 class CleanLinks(ProjectTask):
     name = "clean_links"
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
         async with ctx.runtime.db.transaction() as conn:
             missing = [row["link_type"] for row in await conn.fetch(_missing_types_sql(project))]
             if not missing:
-                return {"deleted": 0}
+                return
             if ctx.dry_run:
                 count = await conn.fetchval(
                     f"SELECT count(*) FROM {project.table('links')} "
                     "WHERE link_type = ANY($1::text[])",
                     missing,
                 )
-                return {"deleted": count}
-        return {"deleted": await run_in_batches(ctx, _delete_batch(project.name, missing))}
+                ctx.report.add("deleted", count)
+                return
+        await run_in_batches(ctx, _delete_batch(project.name, missing))
 
 
 def _delete_batch(project_name: str, missing: list[str]) -> Batch:

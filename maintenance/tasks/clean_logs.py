@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
@@ -36,33 +35,31 @@ def _table(partition: LogPartition) -> str:
 
 class CleanLogs(MaintenanceTask):
     name = "clean_logs"
+    counts = ("partitionsDropped", "deleted", "partitionsCreated")
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         cutoff = ctx.now - timedelta(days=ctx.config.log_retention_days)
-        created: list[str] = []
+        ctx.report.set("cutoff", cutoff.isoformat())
         async with ctx.runtime.db.acquire() as conn:
             if not ctx.dry_run:
                 # The maintenance role may run without a server: keep the days ahead ready.
                 created = await ensure_partitions(conn, ctx.runtime.settings.log_partitions_ahead)
+                ctx.report.add("partitionsCreated", len(created))
             partitions = await list_partitions(conn)
 
-        dropped = deleted = 0
+        ctx.report.expect(len(partitions))
         for partition in partitions:
             ctx.check_stop()
             table = _table(partition)
             if partition.upper is not None and partition.upper <= cutoff:
-                deleted += await ctx.runtime.db.fetchval(f"SELECT count(*) FROM {table}")
+                rows = await ctx.runtime.db.fetchval(f"SELECT count(*) FROM {table}")
                 if not ctx.dry_run:
                     await self._drop(ctx, partition)
-                dropped += 1
+                ctx.report.add("deleted", rows)
+                ctx.report.add("partitionsDropped")
             elif partition.lower is None or partition.lower < cutoff:
-                deleted += await self._delete_expired(ctx, table, cutoff)
-        return {
-            "cutoff": cutoff.isoformat(),
-            "partitionsDropped": dropped,
-            "deleted": deleted,
-            "partitionsCreated": len(created),
-        }
+                await self._delete_expired(ctx, table, cutoff)
+            ctx.report.advance()
 
     async def _drop(self, ctx: TaskContext, partition: LogPartition) -> None:
         async with ctx.runtime.db.transaction() as conn:
@@ -76,11 +73,15 @@ class CleanLogs(MaintenanceTask):
                     f"{DROP_LOCK_TIMEOUT}; the next run tries again"
                 ) from None
 
-    async def _delete_expired(self, ctx: TaskContext, table: str, cutoff: datetime) -> int:
+    async def _delete_expired(self, ctx: TaskContext, table: str, cutoff: datetime) -> None:
         if ctx.dry_run:
-            return await ctx.runtime.db.fetchval(
-                f"SELECT count(*) FROM {table} WHERE created_at < $1", cutoff
+            ctx.report.add(
+                "deleted",
+                await ctx.runtime.db.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE created_at < $1", cutoff
+                ),
             )
+            return
 
         async def batch(conn: asyncpg.Connection, limit: int) -> int:
             status = await conn.execute(
@@ -94,4 +95,4 @@ class CleanLogs(MaintenanceTask):
             )
             return rows_affected(status)
 
-        return await run_in_batches(ctx, batch)
+        await run_in_batches(ctx, batch)

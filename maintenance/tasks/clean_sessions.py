@@ -9,8 +9,6 @@ an expiry gets one again. Keys are walked with SCAN in batches, never KEYS.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ayon_server.auth.sessions import (
     SESSION_PREFIX,
     USER_INDEX_PREFIX,
@@ -18,37 +16,33 @@ from ayon_server.auth.sessions import (
     SessionStore,
     session_key,
 )
-from maintenance.batching import batch_boundary
 from maintenance.tasks.base import MaintenanceTask, TaskContext
 
 
 class CleanSessions(MaintenanceTask):
     name = "clean_sessions"
+    counts = ("expired", "unreadable", "expiryRestored", "danglingIndexEntries")
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        counts = {"expired": 0, "unreadable": 0, "expiryRestored": 0, "danglingIndexEntries": 0}
+    async def run(self, ctx: TaskContext) -> None:
         store = SessionStore(ctx.runtime.redis, ctx.runtime.settings.session_ttl)
         batch: list[str] = []
         async for key in ctx.runtime.redis.scan(SESSION_PREFIX + "*", count=ctx.config.batch_size):
             batch.append(key)
             if len(batch) >= ctx.config.batch_size:
-                await self._sessions(ctx, store, batch, counts)
+                await self._sessions(ctx, store, batch)
                 batch = []
-        await self._sessions(ctx, store, batch, counts)
+        await self._sessions(ctx, store, batch)
 
         walked = 0
         async for key in ctx.runtime.redis.scan(USER_INDEX_PREFIX + "*"):
             walked += 1
             if walked % ctx.config.batch_size == 0:
-                await batch_boundary(ctx)
-            await self._index(ctx, key, counts)
-        return counts
+                await ctx.batch_boundary()
+            await self._index(ctx, key)
 
-    async def _sessions(
-        self, ctx: TaskContext, store: SessionStore, keys: list[str], counts: dict[str, int]
-    ) -> None:
+    async def _sessions(self, ctx: TaskContext, store: SessionStore, keys: list[str]) -> None:
         """Look at the session keys of one SCAN batch that have no expiry."""
-        await batch_boundary(ctx)
+        await ctx.batch_boundary()
         redis = ctx.runtime.redis
         ttls = await redis.ttl_many(keys)
         now = ctx.now.timestamp()
@@ -62,21 +56,21 @@ class CleanSessions(MaintenanceTask):
             try:
                 session = Session.from_json(raw)
             except (ValueError, TypeError):
-                counts["unreadable"] += 1
+                ctx.report.add("unreadable")
                 if not ctx.dry_run:
                     await redis.delete(key)
                 continue
             if store.is_expired(session, now):
-                counts["expired"] += 1
+                ctx.report.add("expired")
                 if not ctx.dry_run:
                     await store.delete(token)
             else:
-                counts["expiryRestored"] += 1
+                ctx.report.add("expiryRestored")
                 if not ctx.dry_run:
                     remaining = int(session.last_used + store.ttl - now) + 1
                     await redis.expire(session_key(token), max(remaining, 1))
 
-    async def _index(self, ctx: TaskContext, index_key: str, counts: dict[str, int]) -> None:
+    async def _index(self, ctx: TaskContext, index_key: str) -> None:
         """Drop the tokens of one user's index whose session key no longer exists."""
         redis = ctx.runtime.redis
         tokens = sorted(await redis.smembers(index_key))
@@ -84,6 +78,6 @@ class CleanSessions(MaintenanceTask):
             return
         alive = await redis.exists_many([session_key(t) for t in tokens])
         dangling = [t for t, exists in zip(tokens, alive, strict=True) if not exists]
-        counts["danglingIndexEntries"] += len(dangling)
+        ctx.report.add("danglingIndexEntries", len(dangling))
         if dangling and not ctx.dry_run:
             await redis.srem(index_key, *dangling)

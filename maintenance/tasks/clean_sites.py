@@ -11,7 +11,6 @@ there is to delete, and the result says so. Whoever adds such data deletes it in
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 
@@ -24,15 +23,18 @@ SITE_DATA_NOTE = "none stored yet: only the site records are deleted"
 
 class CleanSites(MaintenanceTask):
     name = "clean_sites"
+    counts = ("deleted",)
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         cutoff = ctx.now - timedelta(days=ctx.config.site_retention_days)
+        ctx.report.set("siteSpecificData", SITE_DATA_NOTE)
+        doomed = await count_sites_not_seen_since(ctx.runtime.db, cutoff)
         if ctx.dry_run:
-            deleted = await count_sites_not_seen_since(ctx.runtime.db, cutoff)
-        else:
+            ctx.report.add("deleted", doomed)
+            return
+        ctx.report.expect(doomed)
 
-            async def batch(conn: asyncpg.Connection, limit: int) -> int:
-                return await delete_sites_not_seen_since(conn, cutoff, limit)
+        async def batch(conn: asyncpg.Connection, limit: int) -> int:
+            return await delete_sites_not_seen_since(conn, cutoff, limit)
 
-            deleted = await run_in_batches(ctx, batch)
-        return {"deleted": deleted, "siteSpecificData": SITE_DATA_NOTE}
+        await run_in_batches(ctx, batch, advance=True)

@@ -109,13 +109,13 @@ async def _count(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, in
     return row["n"], row["bytes"]
 
 
-async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, int]:
-    """(thumbnails, bytes) deleted in the project; NotFoundException if it is dropped meanwhile."""
+async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> None:
+    """Delete the project's free thumbnails ("deleted", "bytes"); NotFoundException if it is
+    dropped meanwhile."""
     after = uuid.UUID(int=0)
-    deleted = deleted_bytes = 0
 
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        nonlocal after, deleted, deleted_bytes
+        nonlocal after
         # The project lock keeps the schema from being dropped under the batch.
         project = await load_project_ref(conn, name, lock=True)
         candidates = await conn.fetch(_next_candidates_sql(project), after, limit)
@@ -128,8 +128,8 @@ async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, i
         free = [i for i in sorted(ripe) if found[i]["free"]]
         locked = {row["id"] for row in await conn.fetch(_lock_sql(project), free)}
         rows = await conn.fetch(_delete_sql(project), list(locked))
-        deleted += len(rows)
-        deleted_bytes += sum(row["size"] for row in rows)
+        ctx.report.add("deleted", len(rows))
+        ctx.report.add("bytes", sum(row["size"] for row in rows))
         # Settled: gone, still referenced, or checked under the lock. Those within the grace
         # period and those a writer holds stay candidates.
         done = [
@@ -146,16 +146,18 @@ async def _delete(ctx: TaskContext, name: str, cutoff: datetime) -> tuple[int, i
         )
         return len(candidates)
 
-    await run_in_batches(ctx, batch)
-    return deleted, deleted_bytes
+    await run_in_batches(ctx, batch, count=None)
 
 
 class CleanThumbnails(ProjectTask):
     name = "clean_thumbnails"
     counts = ("deleted", "bytes")
 
-    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> dict[str, int]:
+    async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
         cutoff = ctx.now - timedelta(hours=ctx.config.thumbnail_grace_hours)
-        visit = _count if ctx.dry_run else _delete
-        deleted, size = await visit(ctx, project.name, cutoff)
-        return {"deleted": deleted, "bytes": size}
+        if ctx.dry_run:
+            deleted, size = await _count(ctx, project.name, cutoff)
+            ctx.report.add("deleted", deleted)
+            ctx.report.add("bytes", size)
+        else:
+            await _delete(ctx, project.name, cutoff)

@@ -36,28 +36,31 @@ PUSH_TIMEOUT = 5.0
 class CollectMetrics(MaintenanceTask):
     name = "collect_metrics"
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         db = ctx.runtime.db
         day = ctx.now.astimezone(UTC).date()
         cutoff = day - timedelta(days=ctx.config.metrics_retention_days)
         snapshot = await collect_snapshot(ctx.runtime, scan_count=ctx.config.batch_size)
-        result: dict[str, Any] = {"date": day.isoformat(), "tables": len(snapshot["tables"])}
+        ctx.report.set("date", day.isoformat())
+        ctx.report.set("tables", len(snapshot["tables"]))
+        expired = await count_snapshots_before(db, cutoff)
         if ctx.dry_run:
-            result["deleted"] = await count_snapshots_before(db, cutoff)
-            return result
+            ctx.report.set("deleted", expired)
+            return
 
         await save_snapshot(db, day, snapshot)
+        ctx.report.set("deleted", 0)
+        ctx.report.expect(expired)
 
         async def batch(conn: asyncpg.Connection, limit: int) -> int:
             return await delete_snapshots_before(conn, cutoff, limit)
 
-        result["deleted"] = await run_in_batches(ctx, batch)
+        await run_in_batches(ctx, batch, advance=True)
         if ctx.config.metrics_push_url:
             error = await push_snapshot(ctx.config.metrics_push_url, day, snapshot)
-            result["pushed"] = error is None
+            ctx.report.set("pushed", error is None)
             if error is not None:
-                result["pushError"] = error
-        return result
+                ctx.report.set("pushError", error)
 
 
 async def push_snapshot(url: str, day: date, snapshot: dict[str, Any]) -> str | None:

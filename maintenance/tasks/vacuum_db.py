@@ -1,16 +1,17 @@
 """vacuum_db: VACUUM (ANALYZE) every table, or VACUUM (FULL, ANALYZE) when opted in; runs last.
 
 VACUUM cannot run inside a transaction, so it uses a dedicated connection in autocommit rather
-than the pool. Tables of the public schema and of every project_* schema are vacuumed one by
-one; a partitioned table is vacuumed through its parent, which covers its partitions.
+than the pool (one the runner can cancel: a VACUUM FULL of a big table is a long statement).
+Tables of the public schema and of every project_* schema are vacuumed one by one, a batch
+boundary between two; a partitioned table is vacuumed through its parent, which covers its
+partitions. `vacuumed` counts the tables done, which is the task's progress.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from ayon_server.lib.postgres import connect_once, quote_ident
+from ayon_server.lib.postgres import quote_ident
 from maintenance.tasks.base import MaintenanceTask, TaskContext, TaskSkipped
 
 _SCHEMA_RE = re.compile(r"^(public|project_[A-Za-z0-9_]{1,64})$")
@@ -21,7 +22,7 @@ _OPTIONS = {"analyze": "ANALYZE", "full": "FULL, ANALYZE"}
 class VacuumDb(MaintenanceTask):
     name = "vacuum_db"
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         mode = ctx.config.vacuum_mode
         if mode == "off":
             raise TaskSkipped("vacuumMode is off")
@@ -41,20 +42,26 @@ class VacuumDb(MaintenanceTask):
                 tables.append((name, f"{quote_ident(row['schema'])}.{quote_ident(row['name'])}"))
             else:
                 unsafe.append(name)
-        result: dict[str, Any] = {"mode": mode, "tables": [name for name, _ in tables]}
+        ctx.report.set("mode", mode)
+        ctx.report.set("tables", [name for name, _ in tables])
         if unsafe:
-            result["skippedTables"] = unsafe
+            ctx.report.set("skippedTables", unsafe)
         if ctx.dry_run:
-            return result
+            return
 
-        conn = await connect_once(ctx.runtime.settings.postgres_url)
+        ctx.report.set("vacuumed", 0)
+        ctx.report.expect(len(tables))
+        conn = await ctx.connect()
         try:
-            for _, identifier in tables:
-                ctx.check_stop()
+            for index, (_, identifier) in enumerate(tables):
+                if index:
+                    await ctx.batch_boundary()
                 await conn.execute(f"VACUUM ({_OPTIONS[mode]}) {identifier}")
+                ctx.report.add("vacuumed")
+                ctx.report.advance()
         except BaseException:
-            # Interrupted or timed out mid-VACUUM: drop the connection instead of waiting on it.
+            # Stopped mid-VACUUM: the runner has cancelled the statement on the server; drop the
+            # connection instead of waiting on it.
             conn.terminate()
             raise
         await conn.close()
-        return result

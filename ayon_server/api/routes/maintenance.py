@@ -1,18 +1,21 @@
-"""Maintenance over HTTP, admins only (DESIGN §9): state, manual runs, runtime configuration.
+"""Maintenance over HTTP, admins only: state, manual runs, cancel, history, configuration.
 
 A configuration change is written to public.config and announced on Redis, so the scheduler of
-every replica picks it up without a restart.
+every replica picks it up without a restart. The state, the history and a cancel are read from
+and written to the runs' events, so every replica answers the same whichever process runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
@@ -21,6 +24,7 @@ from ayon_server.exceptions import (
     ConflictException,
     ServiceUnavailableException,
 )
+from ayon_server.maintenance.cancel import request_cancel
 from ayon_server.maintenance.catalog import TASK_CATALOG, UnknownTask
 from ayon_server.maintenance.config import (
     InvalidMaintenanceConfig,
@@ -29,10 +33,17 @@ from ayon_server.maintenance.config import (
     save_config,
 )
 from ayon_server.maintenance.lock import MaintenanceLocked, is_running
-from ayon_server.maintenance.runs import last_run
+from ayon_server.maintenance.runs import MaintenanceRun, RunningTask, last_run, list_runs
 
 router = APIRouter(tags=["Maintenance"])
 log = logging.getLogger(__name__)
+
+HISTORY_DEFAULT_LIMIT = 30
+HISTORY_MAX_LIMIT = 500
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class RunRequest(BaseModel):
@@ -42,26 +53,63 @@ class RunRequest(BaseModel):
     dry_run: bool = Field(default=False, alias="dryRun")
 
 
-@router.get("/api/maintenance")
-async def get_maintenance(
-    _admin: AdminUser, runtime: RuntimeDep, state: ServerStateDep
-) -> dict[str, Any]:
+class TaskState(CamelModel):
+    name: str
+    title: str
+    enabled: bool
+
+
+class CurrentTask(CamelModel):
+    """The task the run in progress is on."""
+
+    run_id: str
+    name: str
+    title: str
+    # 0-100 of the task; null while the task does not know how much work it has.
+    progress: float | None
+
+
+class MaintenanceState(CamelModel):
+    enabled: bool
+    schedule: str
+    timezone: str
+    tasks: list[TaskState]
+    running: bool
+    # While a run is in progress: its current task, and 0-100 for the whole run.
+    current: CurrentTask | None
+    progress: float | None
+    last_run: dict[str, Any] | None
+    # ISO 8601; null only while maintenance is disabled (a schedule that never fires is
+    # rejected when it is saved).
+    next_run: str | None
+
+
+@router.get("/api/maintenance", response_model=MaintenanceState)
+async def get_maintenance(_admin: AdminUser, runtime: RuntimeDep) -> MaintenanceState:
     config = await load_config(runtime.db)
     last = await last_run(runtime)
-    scheduler = state.scheduler
-    next_run = scheduler.next_run_time if scheduler is not None else next_run_at(config)
-    return {
-        "enabled": config.enabled,
-        "schedule": config.schedule,
-        "timezone": config.timezone,
-        "tasks": [
-            {"name": task.name, "title": task.title, "enabled": config.task_enabled(task.name)}
+    running = await is_running(runtime.db)
+    current = RunningTask.from_event(last) if running and last else None
+    next_run = next_run_at(config)
+    return MaintenanceState(
+        enabled=config.enabled,
+        schedule=config.schedule,
+        timezone=config.timezone,
+        tasks=[
+            TaskState(name=task.name, title=task.title, enabled=config.task_enabled(task.name))
             for task in TASK_CATALOG
         ],
-        "running": await is_running(runtime.db),
-        "lastRun": last.model_dump(mode="json", by_alias=True) if last else None,
-        "nextRun": next_run.isoformat() if next_run else None,
-    }
+        running=running,
+        current=CurrentTask(
+            run_id=current.run_id, name=current.name, title=current.title, progress=current.progress
+        )
+        if current
+        else None,
+        progress=current.run_progress if current else None,
+        last_run=last.model_dump(mode="json", by_alias=True) if last else None,
+        # From the stored configuration, as every replica sees it (with or without a scheduler).
+        next_run=next_run.isoformat() if next_run else None,
+    )
 
 
 @router.post("/api/maintenance/run", status_code=202)
@@ -91,6 +139,82 @@ async def run_maintenance(
     state.background_runs.add(run)
     run.add_done_callback(_forget(state.background_runs))
     return JSONResponse({"id": event_id, "eventId": event_id}, status_code=202)
+
+
+class CancelResponse(CamelModel):
+    # The cancelled run's event (its id is the event id, as for POST /api/maintenance/run).
+    id: str
+    event_id: str
+
+
+@router.post("/api/maintenance/cancel", status_code=202, response_model=CancelResponse)
+async def cancel_maintenance(admin: AdminUser, runtime: RuntimeDep) -> CancelResponse:
+    """Stop the run in progress, wherever it runs, at its running task's next batch boundary."""
+    run_id = await request_cancel(runtime, admin.name)
+    if run_id is None:
+        raise ConflictException("No maintenance run is in progress")
+    return CancelResponse(id=run_id, event_id=run_id)
+
+
+class HistoryTask(CamelModel):
+    """A task's entry of a run's summary."""
+
+    name: str
+    title: str | None = None
+    status: str | None = None
+    duration_ms: int | None = None
+    # The task's counts, e.g. {"deleted": 12}; `reason` when skipped, `stoppedBy` when stopped.
+    result: dict[str, Any] = {}
+    error: str | None = None
+
+
+class HistoryItem(CamelModel):
+    id: str
+    status: str
+    trigger: str | None
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    description: str
+    tasks: list[HistoryTask]
+
+    @classmethod
+    def of(cls, run: MaintenanceRun) -> HistoryItem:
+        tasks = []
+        for task in run.tasks:
+            # The summary is JSON from the database: an entry of another shape is left out.
+            try:
+                tasks.append(HistoryTask.model_validate(task))
+            except ValueError:
+                continue
+        return cls(
+            id=run.id,
+            status=run.status,
+            trigger=run.trigger,
+            dry_run=run.dry_run,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_ms=run.duration_ms,
+            description=run.description,
+            tasks=tasks,
+        )
+
+
+class MaintenanceHistory(BaseModel):
+    items: list[HistoryItem]
+
+
+@router.get("/api/maintenance/history", response_model=MaintenanceHistory)
+async def get_maintenance_history(
+    _admin: AdminUser,
+    runtime: RuntimeDep,
+    limit: Annotated[
+        int, Query(ge=1, le=HISTORY_MAX_LIMIT, description="How many runs, newest first")
+    ] = HISTORY_DEFAULT_LIMIT,
+) -> MaintenanceHistory:
+    runs = await list_runs(runtime.db, limit)
+    return MaintenanceHistory(items=[HistoryItem.of(run) for run in runs])
 
 
 def _forget(runs: set[asyncio.Task[Any]]) -> Any:
