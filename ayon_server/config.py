@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     storage_dir: str = "/storage"
     # Largest project file upload (bytes); a bigger body is refused with 413.
     max_upload_bytes: int = Field(default=1024**3, ge=1)
+    # Largest JSON request body (bytes); a bigger one is refused with 413, read no further.
+    max_json_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    # Comma-separated addresses or CIDRs whose X-Forwarded-For is believed; empty: nobody's.
+    trusted_proxies: str = ""
     admin_user: str | None = None
     admin_password: str | None = None
     log_level: LogLevel = "info"

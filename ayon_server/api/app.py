@@ -23,6 +23,7 @@ from ayon_server.api.access_log import log_request
 from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
+from ayon_server.api.input_guard import InputGuardMiddleware
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import ServerState
 from ayon_server.background.action_invalidator import ActionInvalidator
@@ -87,6 +88,7 @@ def create_app(
         runtime=runtime,
     )
     install_error_handling(app)
+    app.add_middleware(InputGuardMiddleware, max_json_bytes=settings.max_json_bytes)
     install_docs(app)
     metrics = install_metrics(app)
     app.add_middleware(

@@ -46,17 +46,7 @@ class _QuietStartupFailure:
 
 def run_app(app: FastAPI, settings: Settings) -> int:
     """Serve `app` until SIGTERM/SIGINT; 0 after a graceful stop, 1 if it could not start."""
-    config = uvicorn.Config(
-        _QuietStartupFailure(app),
-        host=settings.http_listen_address,
-        port=settings.http_listen_port,
-        proxy_headers=True,
-        log_config=None,  # keep the process-wide format (text or JSON) from logging_setup
-        access_log=False,  # access_log.log_request logs requests without query strings
-        server_header=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-        lifespan="on",
-    )
+    config = uvicorn_config(app, settings)
     server = uvicorn.Server(config)
     try:
         server.run()
@@ -69,6 +59,31 @@ def run_app(app: FastAPI, settings: Settings) -> int:
         log.error("server failed to start: %s", reason)
         return 1
     return 0
+
+
+def trusted_proxies(settings: Settings) -> list[str]:
+    return [item.strip() for item in settings.trusted_proxies.split(",") if item.strip()]
+
+
+def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """X-Forwarded-For/-Proto are believed only from AYON_TRUSTED_PROXIES (default: nobody).
+
+    uvicorn's own default trusts loopback, which let any local client forge its address and
+    so dodge the login lockout.
+    """
+    proxies = trusted_proxies(settings)
+    return uvicorn.Config(
+        _QuietStartupFailure(app),
+        host=settings.http_listen_address,
+        port=settings.http_listen_port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or [],
+        log_config=None,  # keep the process-wide format (text or JSON) from logging_setup
+        access_log=False,  # access_log.log_request logs requests without query strings
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        lifespan="on",
+    )
 
 
 def serve(
