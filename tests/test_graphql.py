@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 
 from ayon_server.lib.postgres import Postgres
-from tests.test_entities import (  # noqa: F401 - the autouse fixture drops projects
-    Project,
-    _projects_are_dropped_after_each_test,
-    create,
-    project,
-)
+from tests import test_entities
+from tests.test_entities import Project, create
+
+# Reused fixtures: a fresh project with a manager; projects dropped after each test.
+project = test_entities.project
+_projects_are_dropped_after_each_test = test_entities._projects_are_dropped_after_each_test
 
 NESTED = """query Q($p: String!, $first: Int, $after: String) {
   project(name: $p) { folders(first: $first, after: $after) {

@@ -17,7 +17,7 @@ router = APIRouter(tags=["GraphQL"])
 class GraphQLRequest(BaseModel):
     query: str = Field(max_length=100_000)
     variables: dict[str, Any] | None = None
-    operationName: str | None = None  # noqa: N815 - the GraphQL wire name
+    operationName: str | None = None  # the GraphQL wire name
 
 
 @router.post("/graphql")
