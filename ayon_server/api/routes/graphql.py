@@ -1,0 +1,34 @@
+"""`POST /graphql`: the GraphQL endpoint, authenticated like REST (401 without a credential)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ayon_server.api.auth import CurrentUser
+from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.graphql import Context, schema
+
+router = APIRouter(tags=["GraphQL"])
+
+
+class GraphQLRequest(BaseModel):
+    query: str = Field(max_length=100_000)
+    variables: dict[str, Any] | None = None
+    operationName: str | None = None  # the GraphQL wire name
+
+
+@router.post("/graphql")
+async def graphql(body: GraphQLRequest, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    result = await schema.execute(
+        body.query,
+        variable_values=body.variables,
+        operation_name=body.operationName,
+        context_value=Context(db=runtime.db, user_name=caller.name),
+    )
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
+    return payload

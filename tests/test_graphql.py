@@ -1,0 +1,86 @@
+"""`POST /graphql`: project folders/tasks connections, nesting, paging, auth and errors."""
+
+from __future__ import annotations
+
+import httpx
+
+from ayon_server.lib.postgres import Postgres
+from tests import test_entities
+from tests.test_entities import Project, create
+
+# Reused fixtures: a fresh project with a manager; projects dropped after each test.
+project = test_entities.project
+_projects_are_dropped_after_each_test = test_entities._projects_are_dropped_after_each_test
+
+NESTED = """query Q($p: String!, $first: Int, $after: String) {
+  project(name: $p) { folders(first: $first, after: $after) {
+    edges { node { id name path tasks { edges { node { id name folderId } } } } }
+    pageInfo { hasNextPage endCursor } } } }"""
+
+
+async def gql(client: httpx.AsyncClient, project: Project, query: str, **variables):
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=project.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_graphql_needs_a_credential(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 401
+
+
+async def test_nested_folders_and_tasks_page_without_duplicates(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    folders = {}
+    for i in range(5):
+        fid = await create(client, project, "folder", name=f"f{i}", folderType="Asset")
+        tid = await create(client, project, "task", name="work", taskType="Generic", folderId=fid)
+        folders[fid] = tid
+    seen, after = [], None
+    while True:
+        body = await gql(client, project, NESTED, p=project.name, first=2, after=after)
+        conn = body["data"]["project"]["folders"]
+        for edge in conn["edges"]:
+            node = edge["node"]
+            seen.append(node["id"])
+            tasks = [t["node"] for t in node["tasks"]["edges"]]
+            assert [t["id"] for t in tasks] == [folders[node["id"]]]
+            assert node["path"] == "/" + node["name"]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert sorted(seen) == sorted(folders) and len(seen) == len(set(seen))
+
+
+async def test_nested_query_statement_count_does_not_grow_with_rows(
+    client: httpx.AsyncClient, project: Project, monkeypatch
+) -> None:
+    statements: list[str] = []
+    original = Postgres.fetch
+
+    async def counting(self, query, *args):
+        statements.append(query)
+        return await original(self, query, *args)
+
+    monkeypatch.setattr(Postgres, "fetch", counting)
+    counts = []
+    for batch in range(2):
+        for i in range(3 * (batch + 1)):
+            fid = await create(client, project, "folder", name=f"b{batch}x{i}", folderType="Asset")
+            await create(client, project, "task", name="a", taskType="Generic", folderId=fid)
+        statements.clear()
+        await gql(client, project, NESTED, p=project.name)
+        counts.append(len([s for s in statements if "folders" in s or "tasks" in s]))
+    assert counts[0] == counts[1] == 2
+
+
+async def test_bad_queries_are_graphql_errors(client: httpx.AsyncClient, project: Project) -> None:
+    body = await gql(client, project, '{ project(name: "x") { nope } }')
+    assert body["errors"] and "nope" in body["errors"][0]["message"]
+    body = await gql(client, project, NESTED, p="no_such_project")
+    assert body["errors"] and body["data"] is None
+    body = await gql(client, project, NESTED, p=project.name, after="zz")
+    assert "32 hex" in body["errors"][0]["message"]
