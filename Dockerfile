@@ -1,5 +1,5 @@
 # AYON server core: ONE image, three roles (setup, server, maintenance), chosen at run time by
-# AYON_RUN_SETUP / AYON_RUN_SERVER / AYON_RUN_MAINTENANCE (all unset = all-in-one). DESIGN §4.
+# AYON_RUN_SETUP / AYON_RUN_SERVER / AYON_RUN_MAINTENANCE (all unset = all-in-one); see docs/ARCHITECTURE.md.
 #
 #   docker build -t ayon-server-core:local .
 #

@@ -1,4 +1,4 @@
-"""Environment settings (DESIGN §5), read once per process and passed down.
+"""Environment settings, read once per process and passed down.
 
 Runtime settings that admins change while the server runs (maintenance schedule, retention) live in
 `public.config`, not here.

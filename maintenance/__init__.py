@@ -1,4 +1,4 @@
-"""The maintenance procedure (DESIGN §9): ordered clean-up tasks, one run at a time.
+"""The maintenance procedure: ordered clean-up tasks, one run at a time.
 
 `python -m maintenance` runs it once or on its schedule; the server can host the scheduler too.
 """

@@ -1,6 +1,6 @@
 """python -m maintenance: run the maintenance procedure once, list its tasks, or schedule it.
 
-Exit codes (DESIGN §9): 0 every task succeeded (or was skipped), 1 a task failed, the run was
+Exit codes: 0 every task succeeded (or was skipped), 1 a task failed, the run was
 cancelled or interrupted, or the database could not be reached, 2 bad usage or configuration
 (e.g. an unknown task), 3 another run holds the lock (nothing done).
 """

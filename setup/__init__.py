@@ -1,4 +1,4 @@
-"""python -m setup: create the database, apply migrations, bootstrap the admin (DESIGN §6).
+"""python -m setup: create the database, apply migrations, bootstrap the admin.
 
 The migrations this release ships are the SQL files of MIGRATIONS_DIR; the server's readiness check
 reads them from here too.

@@ -1,4 +1,4 @@
-"""entrypoint.py: role selection, exit codes, setup-before-server, graceful SIGTERM (DESIGN §4)."""
+"""entrypoint.py: role selection, exit codes, setup-before-server, graceful SIGTERM."""
 
 from __future__ import annotations
 

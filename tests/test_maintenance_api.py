@@ -1,4 +1,4 @@
-"""Maintenance over HTTP (DESIGN §9): admin only, manual runs, live configuration changes."""
+"""Maintenance over HTTP: admin only, manual runs, live configuration changes."""
 
 from __future__ import annotations
 

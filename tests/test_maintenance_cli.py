@@ -1,4 +1,4 @@
-"""python -m maintenance (DESIGN §9 CONTRACT): exit codes, --list, --task, --dry-run, signals."""
+"""python -m maintenance (a fixed contract): exit codes, --list, --task, --dry-run, signals."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ PROJECT_TABLES = {
     "deleted_entities",
     "thumbnail_candidates",
 }
-# DESIGN §7: columns operators' scripts rely on (CONTRACT).
+# Columns operators' scripts rely on (CONTRACT).
 CONTRACT_COLUMNS = {
     **{table: {"id", "created_at", "updated_at"} for table in ("products", "representations")},
     **{

@@ -6,7 +6,7 @@
    `in_progress`. Exactly one take wins, so a token starts at most one process.
 3. the launcher reports `finished`/`failed` through PATCH /api/events/{id}, or aborts.
 4. a token nobody took within the action timeout is failed by the action invalidator. Unlike
-   AYON, which deletes such events, we keep them so the user can see what happened (DESIGN §8).
+   AYON, which deletes such events, we keep them so the user can see what happened.
 
 Every status change goes through EventStream.update with a status precondition, so it is atomic
 under concurrent callers and replicas, and published once, by whoever made it.

@@ -49,7 +49,7 @@ SCHEDULER_SHARE = 0.8
 
 
 def server_workers(runtime: Runtime) -> list[BackgroundWorker]:
-    """The background workers every server replica runs (DESIGN §8)."""
+    """The background workers every server replica runs."""
     return [
         LogCollector(runtime),
         LogPartitionKeeper(runtime),

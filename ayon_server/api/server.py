@@ -1,4 +1,4 @@
-"""Run the app under uvicorn in this process (the server role, DESIGN §4).
+"""Run the app under uvicorn in this process (the server role).
 
 SIGTERM/SIGINT make uvicorn stop gracefully: stop accepting, let in-flight requests finish
 (at most settings.shutdown_timeout), then run the lifespan shutdown (scheduler, workers,

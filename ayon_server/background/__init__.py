@@ -1,1 +1,1 @@
-"""Background workers of the server role (DESIGN §8): one BackgroundWorker subclass per job."""
+"""Background workers of the server role: one BackgroundWorker subclass per job."""

@@ -1,6 +1,6 @@
 """ActionInvalidator: launcher actions nobody took within the action timeout become `failed`.
 
-Every replica runs it (DESIGN §8); a pass is one indexed query when nothing is stale, and
+Every replica runs it; a pass is one indexed query when nothing is stale, and
 replicas running at once never fail an event twice (see fail_timed_out_actions). The first pass
 waits a few seconds so it does not add to the startup rush, then it runs every
 AYON_ACTION_INVALIDATE_INTERVAL seconds.

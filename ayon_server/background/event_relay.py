@@ -1,6 +1,6 @@
 """EventRelay: one Redis subscription per server process, fanned out to its websocket clients.
 
-Every replica runs one (DESIGN §8), so a change published by any replica or by maintenance
+Every replica runs one, so a change published by any replica or by maintenance
 reaches the websocket clients of all of them. Clients are queues, not sockets: the relay only
 ever does a non-blocking put, so one slow client cannot hold up the others. A client whose queue
 is full is dropped (its `overflowed` is set and it gets nothing more); its connection handler

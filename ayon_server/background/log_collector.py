@@ -1,4 +1,4 @@
-"""LogCollector: every replica stores its log records in public.logs, in batches (DESIGN §8).
+"""LogCollector: every replica stores its log records in public.logs, in batches.
 
 `start()` attaches a LogQueueHandler (AYON_LOG_LEVEL_DB and above) to the root logger; the worker
 drains its queue with one COPY per batch of up to `batch_size` records, or whatever arrived within

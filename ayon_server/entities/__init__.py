@@ -1,2 +1,2 @@
 """Project-level entities (folders, tasks, products, versions, representations, workfiles):
-one registry, one implementation for all six types, and batched operations (DESIGN §7)."""
+one registry, one implementation for all six types, and batched operations."""

@@ -1,6 +1,6 @@
 """EventStream: dispatch, update, get and delete events; every change is published on Redis.
 
-Events live in public.events (AYON's shape, DESIGN §7). Each change is published on the
+Events live in public.events (AYON's shape). Each change is published on the
 `events` channel (prefixed) so websocket clients on every replica see it. A failed publish is
 logged, never turned into a failed write: the row is the source of truth.
 

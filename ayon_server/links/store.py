@@ -86,7 +86,7 @@ async def save_link_type(db: Postgres, project_name: str, name: str, data: dict[
 
 
 async def delete_link_type(db: Postgres, project_name: str, name: str) -> None:
-    """Delete the link type; its links stay until clean_links removes them (DESIGN §9)."""
+    """Delete the link type; its links stay until clean_links removes them."""
     async with db.transaction() as conn:
         project = await load_project_ref(conn, project_name, lock=True)
         deleted = await conn.fetchval(

@@ -1,4 +1,4 @@
-"""The maintenance configuration (DESIGN §9 CONTRACT): one JSON object at key `maintenance`.
+"""The maintenance configuration (a fixed contract): one JSON object at key `maintenance`.
 
 Admins change it while the server runs, so it lives in public.config rather than the environment.
 A missing key takes its default; an unknown key or a bad value is rejected with one sentence that

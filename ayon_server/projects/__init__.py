@@ -1,1 +1,1 @@
-"""Projects: public.projects, each project's own schema, anatomy presets (DESIGN §7)."""
+"""Projects: public.projects, each project's own schema, anatomy presets."""

@@ -1,4 +1,4 @@
-"""Project names and the schema each project's data lives in (DESIGN §7).
+"""Project names and the schema each project's data lives in.
 
 A name matches ^[a-zA-Z0-9_]{1,64}$ and keeps its case; its schema is `project_` + the lowercased
 name cut at PostgreSQL's 63-character identifier limit. `project_schema` mirrors the SQL function

@@ -241,7 +241,7 @@ async def _replace_link_types(
     conn: asyncpg.Connection, schema: str, link_types: list[dict[str, Any]]
 ) -> None:
     """Make the project's link types exactly these; links of removed types stay until
-    clean_links removes them (DESIGN §9)."""
+    clean_links removes them."""
     names = [lt["name"] for lt in link_types]
     await conn.execute(f"DELETE FROM {schema}.link_types WHERE name <> ALL($1::text[])", names)
     await conn.executemany(

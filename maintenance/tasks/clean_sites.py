@@ -3,7 +3,7 @@
 A site is a client installation (public.sites, upserted by GET /api/info); one that has not
 connected for `siteRetentionDays` is gone. A site connecting again during a batch keeps its row.
 
-DESIGN §9 also removes a site's site-specific settings with it. None exist yet: no table refers
+Removing a site also means removing its site-specific settings. None exist yet: no table refers
 to a site (addon site settings and per-site roots are not implemented), so the record is all
 there is to delete, and the result says so. Whoever adds such data deletes it in the same batch.
 """

@@ -1,4 +1,4 @@
-"""Probes (DESIGN §10, CONTRACT): liveness `/api/health` and readiness `/api/ready`."""
+"""Probes (a fixed contract): liveness `/api/health` and readiness `/api/ready`."""
 
 from __future__ import annotations
 

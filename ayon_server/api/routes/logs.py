@@ -1,4 +1,4 @@
-"""Stored log records (DESIGN §8): administrators search public.logs, newest first."""
+"""Stored log records: administrators search public.logs, newest first."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`GET /metrics`: Prometheus text format (DESIGN §10 CONTRACT).
+"""`GET /metrics`: Prometheus text format (a fixed contract).
 
 Unauthenticated, like most Prometheus endpoints, so a scraper needs no credentials: it shows
 counts, durations and health, never user data. Keep it off the public internet (e.g. scrape the
