@@ -17,7 +17,9 @@ from fastapi import Depends, Request
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.auth.sessions import Session, SessionStore
 from ayon_server.auth.users import User, get_user, get_user_by_api_key
+from ayon_server.events.naming import is_name
 from ayon_server.exceptions import ForbiddenException, UnauthorizedException
+from ayon_server.projects.changes import Actor
 from ayon_server.runtime import Runtime
 
 
@@ -112,3 +114,51 @@ async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Ca
 CurrentUser = Annotated[Caller, Depends(current_caller)]
 ManagerUser = Annotated[Caller, Depends(manager_caller)]
 AdminUser = Annotated[Caller, Depends(admin_caller)]
+
+
+def is_guest(caller: Caller) -> bool:
+    return bool(caller.user.data.get("isGuest"))
+
+
+def require_not_guest(caller: Caller, message: str) -> None:
+    """403 with `message` when the caller is a guest."""
+    if is_guest(caller):
+        raise ForbiddenException(message)
+
+
+def require_self_or_admin(caller: Caller, user_name: str, message: str) -> None:
+    """403 with `message` unless the caller is `user_name` or an administrator."""
+    if user_name != caller.name and not caller.user.is_admin:
+        raise ForbiddenException(message)
+
+
+def sender_header(request: Request, header: str) -> str | None:
+    """An x-sender / x-sender-type value, None when absent or not a valid NAME (ignored)."""
+    value = request.headers.get(header)
+    return value if value is not None and is_name(value) else None
+
+
+def actor_of(caller: Caller, request: Request) -> Actor:
+    """The caller as the author of a change, with the x-sender headers of the request."""
+    return Actor(
+        user=caller.name,
+        is_manager=caller.user.is_manager,
+        is_admin=caller.user.is_admin,
+        is_service=caller.user.is_service,
+        sender=sender_header(request, "x-sender"),
+        sender_type=sender_header(request, "x-sender-type"),
+    )
+
+
+async def writer_actor(caller: CurrentUser, request: Request) -> Actor:
+    """A logged-in user who may change project data (everyone but guests)."""
+    require_not_guest(caller, "Guests cannot change project data")
+    return actor_of(caller, request)
+
+
+async def manager_actor(caller: ManagerUser, request: Request) -> Actor:
+    return actor_of(caller, request)
+
+
+WriterActor = Annotated[Actor, Depends(writer_actor)]
+ManagerActor = Annotated[Actor, Depends(manager_actor)]

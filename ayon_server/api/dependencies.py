@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from ayon_server.api.state import ServerState
+from ayon_server.entities.registry import ENTITY_ID_PATTERN
 from ayon_server.exceptions import ServiceUnavailableException
 from ayon_server.runtime import Runtime
 
@@ -25,3 +26,4 @@ def get_runtime(request: Request) -> Runtime:
 
 ServerStateDep = Annotated[ServerState, Depends(get_server_state)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+EntityIdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="32 hex characters")]

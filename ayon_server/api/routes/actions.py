@@ -23,7 +23,7 @@ from ayon_server.actions.launcher import (
     launcher_uri,
     take_launcher_action,
 )
-from ayon_server.api.auth import CurrentUser
+from ayon_server.api.auth import CurrentUser, require_not_guest
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.events.naming import NAME_MAX_LENGTH, NAME_PATTERN
 from ayon_server.exceptions import ForbiddenException
@@ -115,8 +115,7 @@ async def execute_action(
             "Running an action needs an Authorization header (Bearer <token>); "
             "an X-Api-Key header alone is not accepted here"
         )
-    if caller.user.data.get("isGuest"):
-        raise ForbiddenException("Guests cannot run actions")
+    require_not_guest(caller, "Guests cannot run actions")
     action = LauncherAction(
         addon_name=addon_name,
         addon_version=addon_version,

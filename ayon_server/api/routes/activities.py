@@ -19,9 +19,8 @@ from fastapi import APIRouter, Path, Response
 
 from ayon_server.activities import store
 from ayon_server.activities.models import ActivityPatchModel, ActivityPostModel
-from ayon_server.api.auth import CurrentUser
+from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.entities import WriterActor
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 
 router = APIRouter(prefix="/api/projects/{project_name}", tags=["Activities"])

@@ -15,23 +15,19 @@ generated models, and FastAPI must see those classes, not their names.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from ayon_server.api.auth import CurrentUser
-from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.projects import actor_of
+from ayon_server.api.auth import CurrentUser, WriterActor
+from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
 from ayon_server.entities import store
 from ayon_server.entities.models import PATCH_MODELS, POST_MODELS
 from ayon_server.entities.operations import Operation, run_operations
 from ayon_server.entities.registry import (
-    ENTITY_ID_PATTERN,
     ENTITY_TYPES,
     EntityType,
     parse_entity_id,
 )
-from ayon_server.exceptions import ForbiddenException
-from ayon_server.projects.changes import Actor
 from ayon_server.projects.store import load_project_ref
 from ayon_server.runtime import Runtime
 
@@ -39,17 +35,6 @@ router = APIRouter(prefix="/api/projects/{project_name}", tags=["Entities"])
 
 # The operation id of a REST write: a batch of one never shows it to the client.
 REST_OPERATION = "rest"
-EntityIdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="32 hex characters")]
-
-
-async def writer_actor(caller: CurrentUser, request: Request) -> Actor:
-    """A logged-in user who may change project data (everyone but guests)."""
-    if caller.user.data.get("isGuest"):
-        raise ForbiddenException("Guests cannot change project data")
-    return actor_of(caller, request)
-
-
-WriterActor = Annotated[Actor, Depends(writer_actor)]
 
 
 async def _write(runtime: Runtime, project_name: str, operation: Operation) -> str | None:

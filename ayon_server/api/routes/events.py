@@ -25,9 +25,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ayon_server.api.auth import AdminUser, Caller, CurrentUser
+from ayon_server.api.auth import AdminUser, Caller, CurrentUser, require_not_guest, sender_header
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.events.naming import EVENT_ID_PATTERN, NAME_PATTERN, TOPIC_PATTERN, is_name
+from ayon_server.events.naming import EVENT_ID_PATTERN, NAME_PATTERN, TOPIC_PATTERN
 from ayon_server.events.query import DEFAULT_LIMIT, MAX_LIMIT, EventQuery, list_events
 from ayon_server.events.stream import EventModel, EventStatus
 from ayon_server.exceptions import ForbiddenException, NotFoundException
@@ -88,12 +88,6 @@ class UpdateRequest(_Model):
 class EventListResponse(_Model):
     events: list[EventModel]
     next_cursor: str | None = None
-
-
-def sender_header(request: Request, header: str) -> str | None:
-    """An x-sender / x-sender-type value, None when absent or not a valid NAME (ignored)."""
-    value = request.headers.get(header)
-    return value if value is not None and is_name(value) else None
 
 
 def is_privileged(caller: Caller) -> bool:
@@ -164,8 +158,7 @@ async def get_events(
 
 @router.get("/events/{event_id}", response_model=EventModel, response_model_by_alias=True)
 async def get_event(event_id: EventId, caller: CurrentUser, runtime: RuntimeDep) -> EventModel:
-    if caller.user.data.get("isGuest"):
-        raise ForbiddenException("Guests cannot read events")
+    require_not_guest(caller, "Guests cannot read events")
     event = await runtime.events.get(event_id)
     if event is None:
         raise NotFoundException(EVENT_NOT_FOUND)

@@ -18,9 +18,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse
 
-from ayon_server.api.auth import CurrentUser
+from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.entities import WriterActor
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 from ayon_server.exceptions import BadRequestException, NotFoundException
 from ayon_server.files import store

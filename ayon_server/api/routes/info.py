@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from ayon_server.api.auth import Caller, authenticate
+from ayon_server.api.auth import Caller, authenticate, is_guest
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
 from ayon_server.attributes import list_attributes
 from ayon_server.exceptions import UnauthorizedException
@@ -88,7 +88,7 @@ async def _caller_sites(request: Request, runtime: Runtime, caller: Caller) -> l
 
 
 async def _register_site(request: Request, runtime: Runtime, caller: Caller) -> SiteInfo | None:
-    if caller.user.data.get("isGuest"):
+    if is_guest(caller):
         return None
     try:
         site = site_from_headers(request.headers)

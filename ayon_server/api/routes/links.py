@@ -21,10 +21,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from ayon_server.api.auth import CurrentUser
-from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.entities import EntityIdPath, WriterActor
-from ayon_server.api.routes.projects import ManagerActor
+from ayon_server.api.auth import CurrentUser, ManagerActor, WriterActor
+from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType, parse_entity_id
 from ayon_server.exceptions import BadRequestException
 from ayon_server.links import store

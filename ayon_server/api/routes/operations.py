@@ -19,9 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path
 
-from ayon_server.api.auth import CurrentUser
+from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.entities import WriterActor
 from ayon_server.auth.users import get_user
 from ayon_server.entities.background_operations import load_status, run_in_background, save_status
 from ayon_server.entities.operations import (

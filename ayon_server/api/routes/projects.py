@@ -9,35 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from ayon_server.api.auth import Caller, CurrentUser, ManagerUser
+from ayon_server.api.auth import CurrentUser, ManagerActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.events import sender_header
 from ayon_server.projects import store
-from ayon_server.projects.changes import Actor
 from ayon_server.projects.models import ProjectPatchModel, ProjectPostModel
 
 router = APIRouter(prefix="/api/projects", tags=["Projects"])
-
-
-def actor_of(caller: Caller, request: Request) -> Actor:
-    """The caller as the author of a change, with the x-sender headers of the request."""
-    return Actor(
-        user=caller.name,
-        is_manager=caller.user.is_manager,
-        is_admin=caller.user.is_admin,
-        is_service=caller.user.is_service,
-        sender=sender_header(request, "x-sender"),
-        sender_type=sender_header(request, "x-sender-type"),
-    )
-
-
-async def manager_actor(caller: ManagerUser, request: Request) -> Actor:
-    return actor_of(caller, request)
-
-
-ManagerActor = Annotated[Actor, Depends(manager_actor)]
 
 
 @router.get("")

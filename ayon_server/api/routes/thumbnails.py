@@ -18,9 +18,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ayon_server.api.auth import CurrentUser, ManagerUser
-from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.routes.entities import EntityIdPath, WriterActor
+from ayon_server.api.auth import CurrentUser, ManagerUser, WriterActor
+from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
 from ayon_server.entities.registry import (
     ENTITY_ID_PATTERN,
     ENTITY_TYPES,

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ayon_server.api.auth import AdminUser, CurrentUser, session_store
+from ayon_server.api.auth import AdminUser, CurrentUser, require_self_or_admin, session_store
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.auth import users
-from ayon_server.exceptions import BadRequestException, ForbiddenException
+from ayon_server.exceptions import BadRequestException
 
 router = APIRouter(prefix="/api/users", tags=["Users"])
 
@@ -108,8 +108,9 @@ async def patch_user(
 async def change_password(
     user_name: str, body: PasswordChange, caller: CurrentUser, runtime: RuntimeDep
 ) -> Response:
-    if user_name != caller.name and not caller.user.is_admin:
-        raise ForbiddenException("Only administrators can change another user's password")
+    require_self_or_admin(
+        caller, user_name, "Only administrators can change another user's password"
+    )
     if body.password is None and body.api_key is None:
         raise BadRequestException("Give a new password or apiKey")
     target = await users.load_user(runtime.db, user_name)
@@ -138,8 +139,7 @@ async def delete_user(user_name: str, admin: AdminUser, runtime: RuntimeDep) -> 
 
 @router.get("/{user_name}/sessions")
 async def list_sessions(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
-    if user_name != caller.name and not caller.user.is_admin:
-        raise ForbiddenException("Only administrators can see another user's sessions")
+    require_self_or_admin(caller, user_name, "Only administrators can see another user's sessions")
     sessions = await session_store(runtime).list_for_user(user_name)
     current = caller.session.token if caller.session else None
     return {"sessions": [{**s.public(), "isCurrent": s.token == current} for s in sessions]}
@@ -147,7 +147,6 @@ async def list_sessions(user_name: str, caller: CurrentUser, runtime: RuntimeDep
 
 @router.delete("/{user_name}/sessions", status_code=204, response_class=Response)
 async def logout_everywhere(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> Response:
-    if user_name != caller.name and not caller.user.is_admin:
-        raise ForbiddenException("Only administrators can end another user's sessions")
+    require_self_or_admin(caller, user_name, "Only administrators can end another user's sessions")
     await session_store(runtime).delete_for_user(user_name)
     return Response(status_code=204)
