@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Log records waiting for the database; beyond this the log collector drops and counts them.
     log_queue_size: int = Field(default=10_000, ge=100, le=1_000_000)
     db_pool_max_size: int = Field(default=20, ge=2, le=500)
+    # Threads hashing/verifying passwords (argon2) off the event loop; a login burst queues
+    # behind them instead of stalling every other request.
+    password_hash_workers: int = Field(default=2, ge=1, le=64)
     # Web actions: a launcher action still pending after this many seconds is failed by the
     # action invalidator, which every replica runs this often (seconds).
     action_timeout: int = Field(default=300, ge=1, le=7 * 24 * 3600)

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from ayon_server.auth.passwords import hash_password, needs_rehash
+from ayon_server.auth.passwords import hash_password_async, needs_rehash
 from ayon_server.auth.tokens import hash_api_key
 from ayon_server.exceptions import BadRequestException, ConflictException, NotFoundException
 from ayon_server.lib.postgres import Postgres, rows_affected
@@ -118,6 +118,7 @@ async def create_user(
 ) -> User:
     validate_user_name(name)
     key_hash, key_preview = _api_key_values(api_key)
+    password_hash = await hash_password_async(password) if password else None
     try:
         row = await db.fetchrow(
             f"""
@@ -130,7 +131,7 @@ async def create_user(
             active,
             attrib or {},
             data or {},
-            hash_password(password) if password else None,
+            password_hash,
             key_hash,
             key_preview,
         )
@@ -184,10 +185,11 @@ def _merge(current: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, A
 
 async def set_password(db: Postgres, name: str, password: str | None) -> None:
     """Set (or with None, remove) the password."""
+    password_hash = await hash_password_async(password) if password else None
     status = await db.execute(
         "UPDATE public.users SET password_hash = $2, updated_at = now() WHERE name = $1",
         name,
-        hash_password(password) if password else None,
+        password_hash,
     )
     if status.endswith(" 0"):
         raise NotFoundException(f"User {name} not found")
@@ -206,7 +208,7 @@ async def upgrade_password_hash(db: Postgres, user: User, password: str) -> bool
         "UPDATE public.users SET password_hash = $3 WHERE name = $1 AND password_hash = $2",
         user.name,
         user.password_hash,
-        hash_password(password),
+        await hash_password_async(password),
     )
     return rows_affected(status) == 1
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ayon_server.api.auth import CurrentUser, session_store
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.auth.passwords import verify_or_waste_time
+from ayon_server.auth.passwords import verify_or_waste_time_async
 from ayon_server.auth.throttle import LoginThrottle
 from ayon_server.auth.users import get_user, upgrade_password_hash
 from ayon_server.exceptions import ForbiddenException
@@ -42,7 +42,7 @@ async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> di
     throttle = LoginThrottle(runtime.redis)
     await throttle.check(body.name, address)
     user = await get_user(runtime.db, body.name)
-    valid = verify_or_waste_time(user.password_hash if user else None, body.password)
+    valid = await verify_or_waste_time_async(user.password_hash if user else None, body.password)
     if user is None or not user.active or not valid:
         await throttle.record_failure(body.name, address)
         raise ForbiddenException(INVALID_LOGIN)

@@ -1,0 +1,39 @@
+"""Password hashing runs in a bounded thread pool, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ayon_server.auth import passwords
+
+
+async def test_verify_async_right_wrong_and_unknown_user() -> None:
+    stored = await passwords.hash_password_async("secret")
+    assert await passwords.verify_or_waste_time_async(stored, "secret")
+    assert not await passwords.verify_or_waste_time_async(stored, "wrong")
+    assert not await passwords.verify_or_waste_time_async(None, "secret")
+
+
+async def test_event_loop_keeps_running_while_hashes_run() -> None:
+    # While a burst of verifications is under way, the loop still runs other coroutines:
+    # the ticker finishes its steps before the burst (several argon2 runs) is done.
+    stored = passwords.hash_password("secret")
+    burst = asyncio.gather(
+        *(passwords.verify_or_waste_time_async(stored, "secret") for _ in range(8))
+    )
+    ticks = 0
+    while not burst.done() and ticks < 3:
+        await asyncio.sleep(0)
+        ticks += 1
+    assert ticks == 3
+    assert not burst.done()
+    assert all(await burst)
+
+
+def test_pool_size_from_environment(monkeypatch) -> None:
+    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "3")
+    assert passwords.hash_workers() == 3
+    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "0")
+    assert passwords.hash_workers() == 1
+    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "x")
+    assert passwords.hash_workers() == passwords.DEFAULT_WORKERS
