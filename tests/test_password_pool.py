@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ayon_server.auth import passwords
+from ayon_server.config import ConfigError, load_settings
 
 
 async def test_verify_async_right_wrong_and_unknown_user() -> None:
@@ -30,10 +33,18 @@ async def test_event_loop_keeps_running_while_hashes_run() -> None:
     assert all(await burst)
 
 
-def test_pool_size_from_environment(monkeypatch) -> None:
+def test_pool_size_comes_from_the_setting(monkeypatch) -> None:
     monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "3")
-    assert passwords.hash_workers() == 3
-    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "0")
-    assert passwords.hash_workers() == 1
-    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "x")
-    assert passwords.hash_workers() == passwords.DEFAULT_WORKERS
+    settings = load_settings()
+    passwords.configure_hash_workers(settings.password_hash_workers)
+    try:
+        assert passwords._executor()._max_workers == 3
+    finally:
+        passwords.configure_hash_workers(passwords.DEFAULT_WORKERS)
+
+
+@pytest.mark.parametrize("value", ["0", "65", "x"])
+def test_a_bad_pool_size_is_a_configuration_error_naming_the_variable(monkeypatch, value) -> None:
+    monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", value)
+    with pytest.raises(ConfigError, match="AYON_PASSWORD_HASH_WORKERS"):
+        load_settings()

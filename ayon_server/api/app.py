@@ -26,6 +26,7 @@ from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.input_guard import InputGuardMiddleware
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.state import ServerState
+from ayon_server.auth.passwords import configure_hash_workers
 from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.event_relay import EventRelay
 from ayon_server.background.log_collector import LogCollector
@@ -120,6 +121,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     owns_runtime = state.runtime is None
     try:
         if state.runtime is None:
+            configure_hash_workers(state.settings.password_hash_workers)
             state.runtime = Runtime.create(state.settings)
         state.started_at = time.monotonic()
         state.workers = WorkerGroup(server_workers(state.runtime))

@@ -8,7 +8,6 @@ the event loop keeps serving other requests. AYON_PASSWORD_HASH_WORKERS sets the
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -50,18 +49,26 @@ def verify_or_waste_time(password_hash: str | None, password: str) -> bool:
     return verify_password(password_hash, password)
 
 
+_workers = DEFAULT_WORKERS
+
+
+def configure_hash_workers(workers: int) -> None:
+    """Size the password thread pool (AYON_PASSWORD_HASH_WORKERS, validated by Settings).
+
+    Takes effect when the pool is first used; the app calls it before it serves requests.
+    """
+    global _workers
+    _workers = workers
+    _executor.cache_clear()
+
+
 def hash_workers() -> int:
-    """AYON_PASSWORD_HASH_WORKERS (1..64), DEFAULT_WORKERS when unset or not a number."""
-    try:
-        value = int(os.environ.get("AYON_PASSWORD_HASH_WORKERS", DEFAULT_WORKERS))
-    except ValueError:
-        return DEFAULT_WORKERS
-    return min(max(value, 1), 64)
+    return _workers
 
 
 @cache
 def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=hash_workers(), thread_name_prefix="password-hash")
+    return ThreadPoolExecutor(max_workers=_workers, thread_name_prefix="password-hash")
 
 
 async def hash_password_async(password: str) -> str:
