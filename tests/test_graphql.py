@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from ayon_server.lib.postgres import Postgres
+from ayon_server.projects.names import project_schema
 from tests import test_entities
 from tests.test_entities import Project, create
 
@@ -84,3 +85,19 @@ async def test_bad_queries_are_graphql_errors(client: httpx.AsyncClient, project
     assert body["errors"] and body["data"] is None
     body = await gql(client, project, NESTED, p=project.name, after="zz")
     assert "32 hex" in body["errors"][0]["message"]
+
+
+async def test_a_database_failure_is_told_without_its_sql_text(
+    client: httpx.AsyncClient, project: Project, settings
+) -> None:
+    # A project whose tasks table is gone (a broken restore, say): the error names no table.
+    await create(client, project, "folder", name="f", folderType="Asset")
+    db = Postgres(settings.postgres_url)
+    try:
+        await db.execute(f'DROP TABLE "{project_schema(project.name)}".tasks CASCADE')
+    finally:
+        await db.close()
+    body = await gql(client, project, NESTED, p=project.name)
+    messages = [e["message"] for e in body["errors"]]
+    assert messages and all("Internal error" in m for m in messages)
+    assert not any("tasks" in m or "relation" in m for m in messages)

@@ -16,6 +16,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.postgres import Postgres
 from ayon_server.projects.store import ProjectRef, load_project_ref
 
@@ -35,7 +36,7 @@ def _ids(values: list[str] | None) -> list[uuid.UUID] | None:
     try:
         return [uuid.UUID(hex=v) for v in values]
     except ValueError as exc:
-        raise ValueError("ids must be 32 hex characters") from exc
+        raise BadRequestException("ids must be 32 hex characters") from exc
 
 
 def _attrib(value: Any) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def _first(first: int | None) -> int:
     if first is None:
         return MAX_PAGE
     if first < 0:
-        raise ValueError("first must not be negative")
+        raise BadRequestException("first must not be negative")
     return min(first, MAX_PAGE)
 
 

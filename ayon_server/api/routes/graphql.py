@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
+from graphql import GraphQLError
 from pydantic import BaseModel, Field
 
 from ayon_server.api.auth import CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.exceptions import AyonException
 from ayon_server.graphql import Context, schema
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["GraphQL"])
 
@@ -30,5 +35,14 @@ async def graphql(body: GraphQLRequest, caller: CurrentUser, runtime: RuntimeDep
     )
     payload: dict[str, Any] = {"data": result.data}
     if result.errors:
-        payload["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
+        payload["errors"] = [_wire_error(e) for e in result.errors]
     return payload
+
+
+def _wire_error(error: GraphQLError) -> dict[str, Any]:
+    """A query's own mistake keeps its message; anything else is logged, told in general terms."""
+    cause = error.original_error
+    if cause is None or isinstance(cause, AyonException):
+        return {"message": error.message, "path": error.path}
+    log.error("GraphQL resolver failed at %s", error.path, exc_info=cause)
+    return {"message": "Internal error while resolving this field", "path": error.path}
