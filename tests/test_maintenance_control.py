@@ -39,7 +39,7 @@ from tests.maintenance_helpers import (
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
-SLOW_ROWS = 3000  # with batchSize 1, clean_logs runs many seconds: time to cancel it
+SLOW_ROWS = 3000  # one row a batch, 2 ms pause: clean_logs runs 6 s or more, time to cancel it
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def admin(runtime: Runtime) -> str:
 
 
 async def slow_logs(runtime: Runtime, **config: Any) -> None:
-    await save_config(runtime, {"batchSize": 1, **config})
+    await save_config(runtime, {"batchSize": 1, "batchPauseMs": 2, **config})
     await add_old_logs(runtime.db, SLOW_ROWS)
 
 
@@ -197,8 +197,9 @@ async def test_the_runner_learns_a_cancel_from_the_database_when_redis_cannot_te
 async def test_a_window_that_closes_mid_task_keeps_its_counts_and_skips_the_rest(
     runtime: Runtime,
 ) -> None:
-    # A twentieth of a minute: clean_logs, one row a batch, is far from done by then.
-    await slow_logs(runtime, windowMinutes=0.05)
+    # A window of 3 s; one row a batch with a 5 ms pause makes clean_logs take 15 s or more,
+    # however fast the machine is.
+    await slow_logs(runtime, windowMinutes=0.05, batchPauseMs=5)
 
     result = await MaintenanceRunner(runtime).run(["clean_logs", "clean_events", "vacuum_db"])
 
