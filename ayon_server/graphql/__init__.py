@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from ayon_server.exceptions import BadRequestException
-from ayon_server.lib.postgres import Postgres
+from ayon_server.lib.postgres import Postgres, SqlBuilder
 from ayon_server.projects.store import ProjectRef, load_project_ref
 
 MAX_PAGE = 2000
@@ -181,6 +181,28 @@ def _first(first: int | None) -> int:
     return min(first, MAX_PAGE)
 
 
+async def _keyset_page(
+    info: strawberry.Info,
+    table: str,
+    filters: dict[str, list[Any] | None],
+    first: int | None,
+    after: str | None,
+) -> tuple[list[Any], PageInfo]:
+    """One page of `table` in id order: each given filter is `column = ANY(values)`."""
+    limit = _first(first)
+    sql = SqlBuilder()
+    for column, values in filters.items():
+        if values is not None:
+            sql.where(f"{column} = ANY({sql.param(values)})")
+    if after:
+        sql.where(f"id > {sql.param(_ids([after])[0])}")  # type: ignore[index]
+    rows = await info.context.db.fetch(
+        f"SELECT * FROM {table} {sql.where_clause} ORDER BY id LIMIT {sql.param(limit + 1)}",
+        *sql.args,
+    )
+    return _page(list(rows), limit)
+
+
 @strawberry.type
 class ProjectNode:
     name: str
@@ -197,27 +219,18 @@ class ProjectNode:
         first: int | None = None,
         after: str | None = None,
     ) -> FoldersConnection:
-        limit = _first(first)
-        where, args = ["TRUE"], []
-        for column, values in (
-            ("id", _ids(ids)),
-            ("parent_id", _ids(parent_ids)),
-            ("name", names),
-            ("path", [p.strip("/") for p in paths] if paths is not None else None),
-        ):
-            if values is not None:
-                args.append(values)
-                where.append(f"{column} = ANY(${len(args)})")
-        if after:
-            args.append(_ids([after])[0])  # type: ignore[index]
-            where.append(f"id > ${len(args)}")
-        args.append(limit + 1)
-        rows = await info.context.db.fetch(
-            f"SELECT * FROM {self._ref.table('folders')} WHERE {' AND '.join(where)} "
-            f"ORDER BY id LIMIT ${len(args)}",
-            *args,
+        rows, page = await _keyset_page(
+            info,
+            self._ref.table("folders"),
+            {
+                "id": _ids(ids),
+                "parent_id": _ids(parent_ids),
+                "name": names,
+                "path": [p.strip("/") for p in paths] if paths is not None else None,
+            },
+            first,
+            after,
         )
-        rows, page = _page(list(rows), limit)
         return FoldersConnection(
             edges=[FolderEdge(node=_folder(r, self._ref), cursor=r["id"].hex) for r in rows],
             page_info=page,
@@ -234,27 +247,18 @@ class ProjectNode:
         first: int | None = None,
         after: str | None = None,
     ) -> TasksConnection:
-        limit = _first(first)
-        where, args = ["TRUE"], []
-        for column, values in (
-            ("id", _ids(ids)),
-            ("folder_id", _ids(folder_ids)),
-            ("name", names),
-            ("task_type", task_types),
-        ):
-            if values is not None:
-                args.append(values)
-                where.append(f"{column} = ANY(${len(args)})")
-        if after:
-            args.append(_ids([after])[0])  # type: ignore[index]
-            where.append(f"id > ${len(args)}")
-        args.append(limit + 1)
-        rows = await info.context.db.fetch(
-            f"SELECT * FROM {self._ref.table('tasks')} WHERE {' AND '.join(where)} "
-            f"ORDER BY id LIMIT ${len(args)}",
-            *args,
+        rows, page = await _keyset_page(
+            info,
+            self._ref.table("tasks"),
+            {
+                "id": _ids(ids),
+                "folder_id": _ids(folder_ids),
+                "name": names,
+                "task_type": task_types,
+            },
+            first,
+            after,
         )
-        rows, page = _page(list(rows), limit)
         return TasksConnection(
             edges=[TaskEdge(node=_task(r), cursor=r["id"].hex) for r in rows], page_info=page
         )
