@@ -368,3 +368,19 @@ async def test_the_server_does_not_run_the_scheduler_unless_asked(runtime: Runti
     app = server_app(runtime.settings, runtime=runtime)
     async with serving(app):
         assert app.state.server.scheduler is None
+
+
+def test_every_router_module_is_listed_once_in_routers() -> None:
+    # A module whose router is missing from ROUTERS would serve nothing, silently.
+    import importlib
+    import pkgutil
+
+    from ayon_server.api import routes
+
+    modules = [
+        importlib.import_module(f"{routes.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(routes.__path__)
+    ]
+    with_router = {id(m.router) for m in modules if hasattr(m, "router")}
+    assert len(routes.ROUTERS) == len(set(map(id, routes.ROUTERS)))
+    assert {id(r) for r in routes.ROUTERS} == with_router

@@ -9,22 +9,20 @@ with backoff, and /api/ready reports what is missing.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import pkgutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
-from ayon_server.api import routes
 from ayon_server.api.access_log import log_request
 from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.input_guard import InputGuardMiddleware
 from ayon_server.api.request_observer import RequestObserverMiddleware
+from ayon_server.api.routes import ROUTERS
 from ayon_server.api.state import ServerState
 from ayon_server.auth.passwords import configure_hash_workers
 from ayon_server.background.action_invalidator import ActionInvalidator
@@ -96,23 +94,9 @@ def create_app(
         RequestObserverMiddleware,
         observers=[log_request, http_metrics_observer(metrics.http)],
     )
-    for router in discover_routers():
+    for router in ROUTERS:
         app.include_router(router)
     return app
-
-
-def discover_routers() -> list[APIRouter]:
-    """Every `router` in ayon_server.api.routes, in module-name order.
-
-    One module per resource: adding a resource is adding a module, not editing this factory.
-    """
-    routers = []
-    for module_info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{routes.__name__}.{module_info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            routers.append(router)
-    return routers
 
 
 @asynccontextmanager

@@ -1,1 +1,61 @@
-"""One router module per resource; ayon_server.api.app includes them all."""
+"""One router module per resource; `ROUTERS` lists them for ayon_server.api.app to include.
+
+Order is precedence: where two routes could match one path, the earlier module's route answers.
+A new resource is a new module here and one line in `ROUTERS`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ayon_server.api.routes import (
+    actions,
+    activities,
+    anatomy,
+    attributes,
+    auth,
+    enroll,
+    entities,
+    events,
+    files,
+    frontend,
+    graphql,
+    health,
+    info,
+    links,
+    logs,
+    maintenance,
+    metrics,
+    operations,
+    projects,
+    sites,
+    thumbnails,
+    users,
+    websocket,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    actions.router,
+    activities.router,
+    anatomy.router,
+    attributes.router,
+    auth.router,
+    enroll.router,
+    entities.router,
+    events.router,
+    files.router,
+    frontend.router,
+    graphql.router,
+    health.router,
+    info.router,
+    links.router,
+    logs.router,
+    maintenance.router,
+    metrics.router,
+    operations.router,
+    projects.router,
+    sites.router,
+    thumbnails.router,
+    users.router,
+    websocket.router,
+)
