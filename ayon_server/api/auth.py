@@ -19,6 +19,7 @@ from ayon_server.auth.sessions import Session, SessionStore
 from ayon_server.auth.users import User, get_user, get_user_by_api_key
 from ayon_server.events.naming import is_name
 from ayon_server.exceptions import ForbiddenException, UnauthorizedException
+from ayon_server.lib.postgres import Postgres
 from ayon_server.projects.changes import Actor
 from ayon_server.runtime import Runtime
 
@@ -77,13 +78,22 @@ async def authenticate(request: Request, runtime: Runtime) -> Caller | None:
         raise UnauthorizedException("Invalid API key")
     caller = Caller(user=user)
     if as_user := request.headers.get("x-as-user"):
-        if not user.is_service:
-            raise ForbiddenException("Only service users can act as another user (X-as-user)")
-        target = await get_user(runtime.db, as_user)
-        if target is None or not target.active:
+        target = await act_as(
+            runtime.db, as_user, by_service=user.is_service, doing="act as another user (X-as-user)"
+        )
+        if target is None:
             raise ForbiddenException(f"Cannot act as {as_user!r}: no such active user")
         caller = Caller(user=target, impersonated_by=user.name)
     return caller
+
+
+async def act_as(db: Postgres, name: str, *, by_service: bool, doing: str) -> User | None:
+    """The impersonation rule of `X-as-user` and operations' `asUser`: only a service user may
+    act as another user, and only as an active one. None when `name` is no active user."""
+    if not by_service:
+        raise ForbiddenException(f"Only service users can {doing}")
+    target = await get_user(db, name)
+    return target if target is not None and target.active else None
 
 
 async def optional_caller(request: Request, runtime: RuntimeDep) -> Caller | None:

@@ -19,9 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path
 
-from ayon_server.api.auth import CurrentUser, WriterActor
+from ayon_server.api.auth import CurrentUser, WriterActor, act_as
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.auth.users import get_user
 from ayon_server.entities.background_operations import load_status, run_in_background, save_status
 from ayon_server.entities.operations import (
     Operation,
@@ -31,7 +30,7 @@ from ayon_server.entities.operations import (
     run_operations,
 )
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, ENTITY_TYPES, parse_entity_id
-from ayon_server.exceptions import ForbiddenException, NotFoundException
+from ayon_server.exceptions import NotFoundException
 from ayon_server.projects.changes import Actor
 from ayon_server.projects.names import validate_project_name
 from ayon_server.projects.store import load_project_ref
@@ -92,10 +91,13 @@ async def _batch(runtime: Runtime, caller: Actor, body: OperationsRequestModel) 
     for op in body.operations:
         if op.as_user is None or op.as_user in actors:
             continue
-        if not caller.is_service:
-            raise ForbiddenException("Only service users can run operations as another user")
-        user = await get_user(runtime.db, op.as_user)
-        if user is None or not user.active:
+        user = await act_as(
+            runtime.db,
+            op.as_user,
+            by_service=caller.is_service,
+            doing="run operations as another user",
+        )
+        if user is None:
             raise NotFoundException(f"User {op.as_user} not found")
         actors[op.as_user] = replace(
             caller,
