@@ -19,6 +19,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ayon_server.api.errors import error_body
+
 
 class InputRejected(Exception):
     def __init__(self, status: int, detail: str):
@@ -95,22 +97,23 @@ def check_url(scope: Scope) -> None:
             raise InputRejected(400, f"Request {where} is not valid UTF-8") from None
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value
+    return None
+
+
 def _is_json(scope: Scope) -> bool:
-    for name, value in scope.get("headers", []):
-        if name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return False
+    media = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    try:
+        return int(_header(scope, b"content-length") or b"")
+    except ValueError:
+        return None
 
 
 class InputGuardMiddleware:
@@ -131,7 +134,7 @@ class InputGuardMiddleware:
                 await send({"type": "websocket.close", "code": 1008})
                 return
             response = JSONResponse(
-                {"code": exc.status, "detail": exc.detail, "path": scope.get("path", "")},
+                error_body(exc.status, exc.detail, path=scope.get("path", "")),
                 status_code=exc.status,
                 headers={"Connection": "close"} if exc.status == 413 else None,
             )
