@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # action invalidator, which every replica runs this often (seconds).
     action_timeout: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     action_invalidate_interval: float = Field(default=300.0, gt=0, le=24 * 3600)
+    # Where this replica unpacks addons (<name>/<version>/); a local cache of the database's
+    # archives, so every replica has its own and none needs a shared volume.
+    addons_dir: str = "/addons"
+    # Seconds between two heartbeats of this replica's public.replicas row.
+    replica_heartbeat_interval: float = Field(default=30.0, gt=0, le=3600)
+    # Seconds between two fallback reconciles of the installer (it also reconciles when told).
+    installer_interval: float = Field(default=60.0, gt=0, le=24 * 3600)
 
     @field_validator("log_level", "log_level_db", "log_format", mode="before")
     @classmethod

@@ -63,7 +63,7 @@ async def test_no_arguments_runs_every_enabled_task_and_exits_0(
     skipped = sum(task["status"] == "skipped" for task in event["summary"]["tasks"])
     assert (event["status"], event["description"]) == (
         "finished",
-        f"Maintenance finished: 12 tasks, {skipped} skipped",
+        f"Maintenance finished: 13 tasks, {skipped} skipped",
     )
     assert event["summary"]["trigger"] == "cli"
     assert [task["name"] for task in event["summary"]["tasks"]] == list(TASK_NAMES)

@@ -41,6 +41,7 @@ CONTRACT_DEFAULTS = {
     "taskTimeoutMinutes": 60,
     "windowMinutes": None,
     "batchPauseMs": 0,
+    "replicaRetentionHours": 24,
 }
 
 

@@ -69,7 +69,7 @@ async def test_a_run_goes_in_progress_then_through_each_title_in_order_then_fini
     assert steps == [
         ("in_progress", "Maintenance started"),
         *[("in_progress", task.title) for task in TASKS],
-        ("finished", f"Maintenance finished: 12 tasks, {skipped} skipped"),
+        ("finished", f"Maintenance finished: 13 tasks, {skipped} skipped"),
     ]
     assert {message["id"] for message in messages} == {result.event_id}
     final = messages[-1]["summary"]
@@ -98,10 +98,11 @@ async def test_tasks_whose_domain_does_not_exist_yet_are_skipped_with_a_reason(
         "clean_dead_links",
         "clean_sessions",
         "clean_sites",
+        "clean_replicas",
     )
     assert {outcomes[name] for name in (*working, "vacuum_db")} == {("finished", None)}
     skipped = [name for name, (status, _) in outcomes.items() if status == "skipped"]
-    assert result.description == f"Maintenance finished: 12 tasks, {len(skipped)} skipped"
+    assert result.description == f"Maintenance finished: 13 tasks, {len(skipped)} skipped"
 
 
 async def test_without_names_the_enabled_tasks_run_in_contract_order(runtime: Runtime) -> None:

@@ -29,6 +29,7 @@ from ayon_server.background.action_invalidator import ActionInvalidator
 from ayon_server.background.event_relay import EventRelay
 from ayon_server.background.log_collector import LogCollector
 from ayon_server.background.log_partition_keeper import LogPartitionKeeper
+from ayon_server.background.replica_heartbeat import ReplicaHeartbeat
 from ayon_server.config import Settings
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.maintenance.service import (
@@ -36,6 +37,7 @@ from ayon_server.maintenance.service import (
     MaintenanceService,
     stop_run,
 )
+from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from ayon_server.version import __version__
@@ -47,13 +49,14 @@ log = logging.getLogger(__name__)
 SCHEDULER_SHARE = 0.8
 
 
-def server_workers(runtime: Runtime) -> list[BackgroundWorker]:
+def server_workers(runtime: Runtime, replica: ReplicaIdentity) -> list[BackgroundWorker]:
     """The background workers every server replica runs."""
     return [
         LogCollector(runtime),
         LogPartitionKeeper(runtime),
         ActionInvalidator(runtime),
         EventRelay(runtime),
+        ReplicaHeartbeat(runtime, replica),
     ]
 
 
@@ -108,7 +111,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             configure_hash_workers(state.settings.password_hash_workers)
             state.runtime = Runtime.create(state.settings)
         state.started_at = time.monotonic()
-        state.workers = WorkerGroup(server_workers(state.runtime))
+        state.workers = WorkerGroup(server_workers(state.runtime, state.replica))
         state.workers.start()
         if state.run_maintenance and state.maintenance is not None:
             state.scheduler = await _start_scheduler(state.maintenance.scheduler(state.runtime))

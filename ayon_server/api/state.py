@@ -14,6 +14,7 @@ from typing import Any
 from ayon_server.config import Settings
 from ayon_server.lib.workers import WorkerGroup
 from ayon_server.maintenance.service import MaintenanceSchedulerHandle, MaintenanceService
+from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.runtime import Runtime
 from ayon_server.schema import Migration
 
@@ -25,6 +26,8 @@ class ServerState:
     # The migrations this release ships, read once: readiness compares the database to them.
     migrations: list[Migration]
     runtime: Runtime | None = None
+    # Who this replica is in public.replicas: one id for the life of the app.
+    replica: ReplicaIdentity = field(default_factory=ReplicaIdentity.new)
     # The maintenance procedure, when the composition root provided one: runs over HTTP and,
     # with run_maintenance, the scheduler.
     maintenance: MaintenanceService | None = None

@@ -29,6 +29,7 @@ TASK_CATALOG: tuple[TaskInfo, ...] = (
     TaskInfo("clean_dead_links", "Clean-up dead links"),
     TaskInfo("clean_sessions", "Delete expired sessions"),
     TaskInfo("clean_sites", "Remove old site records"),
+    TaskInfo("clean_replicas", "Remove inactive replicas"),
     TaskInfo("vacuum_db", "DB Vacuum"),
 )
 TASK_NAMES: tuple[str, ...] = tuple(task.name for task in TASK_CATALOG)

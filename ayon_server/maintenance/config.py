@@ -87,6 +87,8 @@ class MaintenanceConfig(BaseModel):
     window_minutes: float | None = Field(default=None, gt=0, le=1440)
     # Slept between two batches of every task, so the server's own queries get through.
     batch_pause_ms: int = Field(default=0, ge=0, le=MAX_BATCH_PAUSE_MS)
+    # clean_replicas: a replica not seen for this long is gone (a live one heartbeats every 30 s).
+    replica_retention_hours: int = Field(default=24, ge=1, le=MAX_DAYS * 24)
 
     @field_validator("schedule")
     @classmethod

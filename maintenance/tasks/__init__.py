@@ -17,6 +17,7 @@ from maintenance.tasks.clean_events import CleanEvents
 from maintenance.tasks.clean_files import CleanFiles
 from maintenance.tasks.clean_links import CleanLinks
 from maintenance.tasks.clean_logs import CleanLogs
+from maintenance.tasks.clean_replicas import CleanReplicas
 from maintenance.tasks.clean_sessions import CleanSessions
 from maintenance.tasks.clean_sites import CleanSites
 from maintenance.tasks.clean_thumbnails import CleanThumbnails
@@ -33,6 +34,7 @@ _IMPLEMENTATIONS: dict[str, type[MaintenanceTask]] = {
         CleanFiles,
         CleanLinks,
         CleanLogs,
+        CleanReplicas,
         CleanSessions,
         CleanSites,
         CleanThumbnails,
