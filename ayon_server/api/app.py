@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ayon_server.addons.installer import BackgroundInstaller
 from ayon_server.api.access_log import log_request
 from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
@@ -57,6 +58,7 @@ def server_workers(runtime: Runtime, replica: ReplicaIdentity) -> list[Backgroun
         ActionInvalidator(runtime),
         EventRelay(runtime),
         ReplicaHeartbeat(runtime, replica),
+        BackgroundInstaller(runtime, replica),
     ]
 
 
