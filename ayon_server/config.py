@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     storage_dir: str = "/storage"
     # Largest project file upload (bytes); a bigger body is refused with 413.
     max_upload_bytes: int = Field(default=1024**3, ge=1)
+    # Largest addon zip, dependency package or installer (bytes); a bigger one is refused with
+    # 413 and nothing of it is stored.
+    max_package_bytes: int = Field(default=4 * 1024**3, ge=1024)
     # Largest JSON request body (bytes); a bigger one is refused with 413, read no further.
     max_json_bytes: int = Field(default=16 * 1024**2, ge=1024)
     # Comma-separated addresses or CIDRs whose X-Forwarded-For is believed; empty: nobody's.

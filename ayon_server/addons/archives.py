@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -47,11 +48,13 @@ async def write_archive(
     *,
     max_size: int,
     chunk_size: int = CHUNK_SIZE,
+    extra_digests: Sequence[Any] = (),
 ) -> StoredArchive:
     """Store the chunks as a new large object; `conn` must be inside a transaction.
 
     ArchiveTooLarge as soon as more than `max_size` bytes arrived: the caller's rollback then
-    removes the partly written object.
+    removes the partly written object. `extra_digests` (hashlib objects) see every byte too, for
+    a caller that checks a declared md5 or sha1.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("write_archive needs a connection inside a transaction")
@@ -66,6 +69,8 @@ async def write_archive(
         if size > max_size:
             raise ArchiveTooLarge(max_size)
         digest.update(chunk)
+        for extra in extra_digests:
+            extra.update(chunk)
         buffer += chunk
         while len(buffer) >= chunk_size:
             await _put(conn, oid, size - len(buffer), bytes(buffer[:chunk_size]))
@@ -131,9 +136,7 @@ class LargeObjectFile(io.RawIOBase):
     the central directory at the end). Use it from a worker thread; each read runs on `loop`
     through `conn`, which the calling coroutine must not use meanwhile."""
 
-    def __init__(
-        self, conn: asyncpg.Connection, oid: int, size: int, loop: asyncio.AbstractEventLoop
-    ):
+    def __init__(self, conn: Executor, oid: int, size: int, loop: asyncio.AbstractEventLoop):
         super().__init__()
         self._conn = conn
         self._oid = oid

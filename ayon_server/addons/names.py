@@ -15,14 +15,15 @@ SEMVER_PATTERN = (
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 VERSION_MAX_LENGTH = 64
-# AYON's dependency package / installer file names, minus a leading dot (no hidden files, no "..").
-FILENAME_PATTERN = r"^[\w\-+][\w\-+.]{0,254}$"
+# Dependency package / installer file names: AYON's, in ASCII, without a leading dot or "..".
+FILENAME_PATTERN = r"^[A-Za-z0-9_\-+][A-Za-z0-9_\-+.]*$"
+FILENAME_MAX_LENGTH = 255
 BUNDLE_NAME_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_.\-]{0,63}$"
 PLATFORMS = ("windows", "linux", "darwin")
 
 _ADDON_NAME_RE = re.compile(ADDON_NAME_PATTERN)
 _SEMVER_RE = re.compile(SEMVER_PATTERN)
-_FILENAME_RE = re.compile(FILENAME_PATTERN, re.ASCII)
+_FILENAME_RE = re.compile(FILENAME_PATTERN)
 
 
 def is_addon_name(value: object) -> bool:
@@ -38,7 +39,12 @@ def is_version(value: object) -> bool:
 
 
 def is_filename(value: object) -> bool:
-    return isinstance(value, str) and ".." not in value and bool(_FILENAME_RE.match(value))
+    return (
+        isinstance(value, str)
+        and len(value) <= FILENAME_MAX_LENGTH
+        and ".." not in value
+        and bool(_FILENAME_RE.match(value))
+    )
 
 
 def check_addon_name(value: object) -> str:

@@ -6,13 +6,16 @@
   NaN/Infinity, numbers that overflow to infinity, malformed text — get 400.
 * NUL or undecodable bytes in the path or the query string get 400.
 
-Routes that parse other content types (uploads) are passed through untouched.
+Routes that parse other content types (uploads) are passed through untouched, and so are the
+raw-body uploads of RAW_UPLOADS whatever their Content-Type: the AYON client sends addon zips and
+packages labelled application/json, and they must stream, not be read whole.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -20,6 +23,17 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ayon_server.api.errors import error_body
+
+# (method, path) of the routes that stream a raw body labelled as JSON by the AYON client.
+RAW_UPLOADS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(r"^/api/addons/install/?$")),
+    ("PUT", re.compile(r"^/api/desktop/(dependencyPackages|installers)/[^/]+$")),
+)
+
+
+def is_raw_upload(scope: Scope) -> bool:
+    method, path = scope.get("method", ""), scope.get("path", "")
+    return any(method == m and pattern.match(path) for m, pattern in RAW_UPLOADS)
 
 
 class InputRejected(Exception):
@@ -127,7 +141,7 @@ class InputGuardMiddleware:
             return
         try:
             check_url(scope)
-            if scope["type"] == "http" and _is_json(scope):
+            if scope["type"] == "http" and _is_json(scope) and not is_raw_upload(scope):
                 receive = await self._read_json(scope, receive)
         except InputRejected as exc:
             if scope["type"] == "websocket":
