@@ -20,6 +20,8 @@ import httpx
 
 from ayon_server.addons import store
 from ayon_server.addons.archives import LargeObjectFile, StoredArchive, write_archive
+from ayon_server.addons.installer import SENDER as INSTALLER_SENDER
+from ayon_server.addons.installer import notify_packages_changed
 from ayon_server.addons.manifest import AddonManifest, read_manifest
 from ayon_server.events.stream import COLUMNS as EVENT_COLUMNS
 from ayon_server.events.stream import EventModel
@@ -108,25 +110,28 @@ def _summary(addon: store.AddonRecord) -> dict[str, Any]:
 
 async def packages_changed(runtime: Runtime) -> None:
     """The one place that tells every replica's background installer that what the database
-    declares changed (an addon, dependency package or installer stored or deleted).
-
-    The background installer hooks in here; until it exists nothing needs telling.
-    """
+    declares changed (an addon, dependency package or installer stored or deleted)."""
+    await notify_packages_changed(runtime.redis)
 
 
-async def finish_install(runtime: Runtime, event_id: str, addon: store.AddonRecord) -> None:
-    """The addon is stored: tell the replicas and end its install event."""
-    await packages_changed(runtime)
+async def finish_install(
+    runtime: Runtime, event_id: str, addon: store.AddonRecord, replica_id: str
+) -> None:
+    """The addon is stored: its event names the replica that received it, whose background
+    installer ends it once it has unpacked the addon (or failed to); then tell the replicas."""
     await runtime.events.update(
         event_id,
-        status="finished",
-        description=f"Addon {addon.name} {addon.version} installed",
-        summary=_summary(addon),
+        status="in_progress",
+        description=f"Unpacking addon {addon.name} {addon.version}",
+        summary={**_summary(addon), "replicaId": replica_id},
+        sender=INSTALLER_SENDER,
+        sender_type="system",
     )
+    await packages_changed(runtime)
 
 
 async def install_uploaded_addon(
-    runtime: Runtime, chunks: AsyncIterable[bytes], *, user: str
+    runtime: Runtime, chunks: AsyncIterable[bytes], *, user: str, replica_id: str
 ) -> str:
     """Install the zip of a request body; its event id. A bad archive raises (4xx), and then
     no event is written."""
@@ -140,7 +145,7 @@ async def install_uploaded_addon(
         description=f"Installing addon {addon.name} {addon.version}",
         summary=_summary(addon),
     )
-    await finish_install(runtime, event_id, addon)
+    await finish_install(runtime, event_id, addon, replica_id)
     return event_id
 
 
@@ -163,9 +168,11 @@ async def install_from_url(
     url: str,
     *,
     user: str,
+    replica_id: str,
     expected: tuple[str | None, str | None] = (None, None),
 ) -> None:
-    """Fetch and install the zip; the event ends `finished`, or `failed` saying why."""
+    """Fetch and install the zip; the event ends `finished` once this replica unpacked it, or
+    `failed` saying why."""
     await runtime.events.update(event_id, status="in_progress")
     try:
         async with (
@@ -185,7 +192,7 @@ async def install_from_url(
         log.error("installing an addon from %s failed", url, exc_info=exc)
         await _fail(runtime, event_id, f"Unexpected error: {exc.__class__.__name__}")
         return
-    await finish_install(runtime, event_id, addon)
+    await finish_install(runtime, event_id, addon, replica_id)
 
 
 async def _fail(runtime: Runtime, event_id: str, reason: str) -> None:

@@ -148,6 +148,10 @@ class BackgroundInstaller(BackgroundWorker):
         # Set while the Redis subscription is up, so a notification would be heard.
         self.subscribed = asyncio.Event()
         self._wake = asyncio.Event()
+        # Reconciles begun and ended (a failed one ends too), for wait_for_next_pass.
+        self._passes_started = 0
+        self._passes_ended = 0
+        self._pass_done = asyncio.Condition()
         self._litter_cleared = False
 
     # -- the loop ---------------------------------------------------------------------------
@@ -202,6 +206,29 @@ class BackgroundInstaller(BackgroundWorker):
 
     async def reconcile(self) -> None:
         """Install what is missing or different, remove what is no longer declared, record it."""
+        self._passes_started += 1
+        try:
+            await self._reconcile()
+        finally:
+            self._passes_ended += 1
+            async with self._pass_done:
+                self._pass_done.notify_all()
+
+    async def wait_for_next_pass(self, timeout: float) -> bool:
+        """Wake the loop and wait until a reconcile that started after this call has ended
+        (False after `timeout`, or at once when the worker is not running)."""
+        if not self.running:
+            return False
+        target = self._passes_started + 1
+        self.wake()
+        try:
+            async with asyncio.timeout(timeout), self._pass_done:
+                await self._pass_done.wait_for(lambda: self._passes_ended >= target)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _reconcile(self) -> None:
         db = self.runtime.db
         # The status rows hang off this replica's row; the heartbeat may not have run yet.
         await heartbeat(db, self.replica)

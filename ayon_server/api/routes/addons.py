@@ -22,14 +22,17 @@ from starlette.responses import StreamingResponse
 
 from ayon_server.addons import install, store
 from ayon_server.addons.archives import ArchiveTooLarge
+from ayon_server.addons.installer import BackgroundInstaller
 from ayon_server.addons.names import ADDON_NAME_PATTERN, SEMVER_PATTERN, VERSION_MAX_LENGTH
 from ayon_server.addons.private_files import open_private_file
 from ayon_server.api.archive_response import content_disposition
 from ayon_server.api.auth import AdminUser, CurrentUser
-from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
 from ayon_server.exceptions import NotFoundException
 
 router = APIRouter(tags=["Addons"])
+# How long an upload's answer waits for this replica to unpack the addon (seconds).
+INSTALL_ANSWER_WAIT = 30.0
 
 AddonName = Annotated[str, Path(pattern=ADDON_NAME_PATTERN)]
 AddonVersion = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=VERSION_MAX_LENGTH)]
@@ -40,6 +43,7 @@ async def install_addon(
     request: Request,
     caller: AdminUser,
     runtime: RuntimeDep,
+    state: ServerStateDep,
     background: BackgroundTasks,
     url: Annotated[str | None, Query(max_length=install.MAX_URL_LENGTH)] = None,
     addon_name: Annotated[str | None, Query(alias="addonName", pattern=ADDON_NAME_PATTERN)] = None,
@@ -59,6 +63,7 @@ async def install_addon(
             event_id,
             url,
             user=caller.name,
+            replica_id=state.replica.id,
             expected=(addon_name, addon_version),
         )
         return {"eventId": event_id}
@@ -66,7 +71,14 @@ async def install_addon(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ArchiveTooLarge(limit)
-    event_id = await install.install_uploaded_addon(runtime, request.stream(), user=caller.name)
+    event_id = await install.install_uploaded_addon(
+        runtime, request.stream(), user=caller.name, replica_id=state.replica.id
+    )
+    # Most addons unpack in moments: answer once this replica has, so the event a client reads
+    # next is final; a big one goes on after the answer and its event ends when it is done.
+    installer = state.workers.get(BackgroundInstaller.name)
+    if isinstance(installer, BackgroundInstaller):
+        await installer.wait_for_next_pass(INSTALL_ANSWER_WAIT)
     return {"eventId": event_id}
 
 
