@@ -18,12 +18,13 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Non-root runtime user; /storage (AYON_STORAGE_DIR) is the only place the server writes to.
+# Non-root runtime user; it writes only to /storage (AYON_STORAGE_DIR) and /addons
+# (AYON_ADDONS_DIR, this replica's unpacked addons: a cache the installer refills from the database).
 RUN groupadd --gid 1000 ayon \
  && useradd --uid 1000 --gid ayon --home-dir /home/ayon --create-home \
         --shell /usr/sbin/nologin ayon \
- && mkdir -p /storage /app \
- && chown ayon:ayon /storage
+ && mkdir -p /storage /addons /app \
+ && chown ayon:ayon /storage /addons
 
 # A venv works the same on the official image and on a Debian-Python base (PEP 668). It has no
 # pip of its own: the base image's pip installs into it, so the runtime image carries no installer.
@@ -60,6 +61,7 @@ COPY maintenance/ ./maintenance/
 RUN python -m compileall -q /app >/dev/null
 ENV PYTHONPATH=/app \
     AYON_STORAGE_DIR=/storage \
+    AYON_ADDONS_DIR=/addons \
     AYON_HTTP_LISTEN_ADDRESS=0.0.0.0 \
     AYON_HTTP_LISTEN_PORT=5000
 

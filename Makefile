@@ -19,7 +19,7 @@ $(BIN)/activate: pyproject.toml
 # Run all three roles. PostgreSQL and Redis: AYON_POSTGRES_URL / AYON_REDIS_URL when set, else
 # the local services on their default ports, else private ones under .local/run (stopped on exit).
 run: install
-	AYON_STORAGE_DIR=$${AYON_STORAGE_DIR:-./storage} \
+	AYON_STORAGE_DIR=$${AYON_STORAGE_DIR:-./storage} AYON_ADDONS_DIR=$${AYON_ADDONS_DIR:-./addons} \
 	AYON_ADMIN_USER=$${AYON_ADMIN_USER:-admin} AYON_ADMIN_PASSWORD=$${AYON_ADMIN_PASSWORD:-admin} \
 	$(BIN)/python -m ayon_server.lib.embedded --root $(LOCAL_DIR) -- $(BIN)/python entrypoint.py
 

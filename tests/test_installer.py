@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -383,10 +384,19 @@ async def test_leftovers_of_an_interrupted_install_are_cleared_at_start(
     replica_runtime: Runtime, tmp_path: Path
 ) -> None:
     addons = tmp_path / "addons"
-    (addons / "myaddon" / ".unpack-1.0.0-abcd").mkdir(parents=True)
-    (addons / ".download-myaddon-1.0.0-abcd").write_bytes(b"partial")
+    old = [addons / "myaddon" / ".unpack-1.0.0-abcd", addons / ".download-myaddon-1.0.0-abcd"]
+    old[0].mkdir(parents=True)
+    old[1].write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for path in old:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    # Perhaps another replica's install in progress, on a shared volume: kept.
+    recent = tmp_path / "storage" / "installers" / ".download-AYON.exe--abcd"
+    recent.parent.mkdir(parents=True)
+    recent.write_bytes(b"partial")
     installer = BackgroundInstaller(replica_runtime, ReplicaIdentity.new())
 
     await installer.reconcile()
 
     assert files_under(addons) == ["myaddon"]
+    assert recent.exists()

@@ -152,7 +152,6 @@ class BackgroundInstaller(BackgroundWorker):
         self._passes_started = 0
         self._passes_ended = 0
         self._pass_done = asyncio.Condition()
-        self._litter_cleared = False
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -232,11 +231,9 @@ class BackgroundInstaller(BackgroundWorker):
         db = self.runtime.db
         # The status rows hang off this replica's row; the heartbeat may not have run yet.
         await heartbeat(db, self.replica)
-        if not self._litter_cleared:
-            removed = await asyncio.to_thread(self.local.remove_litter)
-            if removed:
-                log.info("removed %d leftovers of interrupted installs", removed)
-            self._litter_cleared = True
+        removed = await asyncio.to_thread(self.local.remove_litter)
+        if removed:
+            log.info("removed %d leftovers of interrupted installs", removed)
         declared = await declared_packages(self.runtime)
         statuses = {
             LocalKey(row.kind, row.name, row.version): row

@@ -2,7 +2,9 @@
 background installer materializes, and how it knows what it already has.
 
 Addons are unpacked into `AYON_ADDONS_DIR/<name>/<version>/`; dependency packages and installers
-are files under `AYON_STORAGE_DIR/dependency_packages/` and `.../installers/`. Each copy carries
+are files under `AYON_STORAGE_DIR/dependency_packages/` and `.../installers/` (where replicas
+share that volume, they write the same bytes under unique temporary names and rename them over
+each other, which is harmless). Each copy carries
 the sha256 of the archive it came from (a `.ayon-sha256` file inside an addon's directory, a
 hidden `.<filename>.sha256` beside a file), so a reconcile compares checksums without reading
 the copies. Only copies with that mark are ever removed: whatever an operator put there by hand
@@ -19,6 +21,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,9 @@ ADDON_MARKER = ".ayon-sha256"
 # The directory of an addon zip that becomes the installed version directory.
 ADDON_PREFIX = "addon/"
 LITTER_PREFIXES = (".download-", ".unpack-", ".old-")
+# Litter younger than this may be another replica's install in progress (the storage dir can be
+# a volume that replicas share), so it is left alone.
+LITTER_AGE = 3600.0
 FILE_DIRS: dict[PackageKind, str] = {
     "dependencyPackage": "dependency_packages",
     "installer": "installers",
@@ -125,8 +131,10 @@ class LocalPackages:
         target.unlink(missing_ok=True)
 
     def remove_litter(self) -> int:
-        """Delete what an interrupted install left (hidden work-in-progress names)."""
+        """Delete what an interrupted install left (hidden work-in-progress names, at least
+        LITTER_AGE old)."""
         removed = 0
+        cutoff = time.time() - LITTER_AGE
         places = [self.directory(kind) for kind in FILE_DIRS]
         if self.addons_dir.is_dir():
             places.append(self.addons_dir)
@@ -136,7 +144,9 @@ class LocalPackages:
                 continue
             for path in place.iterdir():
                 # safe_zip's own temporary directory is `.<target name>.<random>`.
-                if path.name.startswith(LITTER_PREFIXES) or path.name.startswith(".."):
+                if not path.name.startswith(LITTER_PREFIXES) and not path.name.startswith(".."):
+                    continue
+                if path.lstat().st_mtime < cutoff:
                     if path.is_dir() and not path.is_symlink():
                         shutil.rmtree(path, ignore_errors=True)
                     else:
@@ -179,7 +189,7 @@ class LocalPackages:
         marker = self._marker(key)
         marker.unlink(missing_ok=True)
         os.replace(download, self.target(key))
-        temp_marker = marker.with_name(f".download-{marker.name}")
+        temp_marker = marker.with_name(f".download-{secrets.token_hex(4)}{marker.name}")
         temp_marker.write_text(sha256)
         os.replace(temp_marker, marker)
 
