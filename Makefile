@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/log_collector.py
 	$(BIN)/python bench/domain_cleanup.py
+	$(BIN)/python bench/installer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .local
