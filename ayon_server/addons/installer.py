@@ -27,7 +27,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
@@ -42,6 +42,7 @@ from ayon_server.lib.workers import BackgroundWorker
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.replicas.store import (
     LIVE_WITHIN,
+    PackageStatus,
     PackageStatusRow,
     delete_package_status,
     heartbeat,
@@ -63,6 +64,8 @@ RETRY_MAX = 600.0
 # What zipfile raises for archives it cannot unpack (besides BadZipFile, which safe_zip turns
 # into a 400): unsupported compression, encryption, truncated or corrupt data.
 UNPACK_ERRORS = (ValueError, NotImplementedError, RuntimeError, EOFError, zlib.error)
+# How long a stopping installer waits for its notification listener (it never blocks for long).
+LISTENER_STOP_TIMEOUT = 2.0
 # An install event fails once its receiving replica failed this many times in a row (a bad
 # archive fails it at once: retrying cannot make its bytes right).
 EVENT_FAILS_AFTER = 3
@@ -167,7 +170,7 @@ class BackgroundInstaller(BackgroundWorker):
                     pass
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            await asyncio.wait({listener}, timeout=LISTENER_STOP_TIMEOUT)
             self.subscribed.clear()
 
     def wake(self) -> None:
@@ -181,6 +184,7 @@ class BackgroundInstaller(BackgroundWorker):
 
     async def _listen(self) -> None:
         """Wake the loop on every notification; reconnect with backoff when Redis goes away."""
+        task = asyncio.current_task()
         delay = 1.0
         while True:
             pubsub = self.runtime.redis.pubsub()
@@ -189,7 +193,8 @@ class BackgroundInstaller(BackgroundWorker):
                 self.subscribed.set()
                 delay = 1.0
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                    _raise_if_cancel_was_lost(task)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
                     if message is not None and message["type"] == "message":
                         self._wake.set()
             except (RedisError, OSError) as exc:
@@ -197,6 +202,7 @@ class BackgroundInstaller(BackgroundWorker):
             finally:
                 self.subscribed.clear()
                 await pubsub.aclose()
+            _raise_if_cancel_was_lost(task)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             self._wake.set()  # a change may have been announced while we were away
@@ -215,8 +221,8 @@ class BackgroundInstaller(BackgroundWorker):
 
     async def wait_for_next_pass(self, timeout: float) -> bool:
         """Wake the loop and wait until a reconcile that started after this call has ended
-        (False after `timeout`, or at once when the worker is not running)."""
-        if not self.running:
+        (False after `timeout`, or at once when the worker is not running or waits to restart)."""
+        if not self.running or self.state != "running":
             return False
         target = self._passes_started + 1
         self.wake()
@@ -270,7 +276,7 @@ class BackgroundInstaller(BackgroundWorker):
         self,
         current: PackageStatusRow | None,
         package: DeclaredPackage,
-        status: str,
+        status: PackageStatus,
         error: str | None,
         attempts: int,
     ) -> None:
@@ -289,7 +295,7 @@ class BackgroundInstaller(BackgroundWorker):
             key.kind,
             key.name,
             key.version,
-            status,  # type: ignore[arg-type]
+            status,
             sha256=package.sha256,
             error=error,
             attempts=attempts,
@@ -421,11 +427,15 @@ class BackgroundInstaller(BackgroundWorker):
                 )
 
     async def _end_event(
-        self, event_id: Any, status: str, description: str, summary: dict[str, Any]
+        self,
+        event_id: Any,
+        status: Literal["finished", "failed"],
+        description: str,
+        summary: dict[str, Any],
     ) -> None:
         await self.runtime.events.update(
             event_id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             description=description,
             summary=summary,
             sender=SENDER,
@@ -445,6 +455,13 @@ class BackgroundInstaller(BackgroundWorker):
             "failing": sorted(str(key) for key in self.failures),
             "lastReconcileAt": isoformat_or_none(self.last_reconcile_at),
         }
+
+
+def _raise_if_cancel_was_lost(task: asyncio.Task[Any] | None) -> None:
+    """On Python 3.11 redis-py's connect (asyncio.wait_for, CPython gh-86296) can swallow a
+    cancellation that arrives as it completes; the request stays counted in `cancelling()`."""
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _reason(exc: BaseException) -> str:
