@@ -1,4 +1,4 @@
-"""Addons (AYON-COMPAT §10):
+"""Addons, in AYON's wire format:
 
     POST   /api/addons/install            raw zip body, or ?url=[&addonName=&addonVersion=]
                                           → {"eventId"} of its addon.install event (admins)

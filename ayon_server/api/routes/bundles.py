@@ -1,4 +1,4 @@
-"""Bundles (AYON-COMPAT §10): named sets of addon versions, an installer version and one
+"""Bundles: named sets of addon versions, an installer version and one
 dependency package per platform; one is production, one staging, any number dev.
 
     GET    /api/bundles          {"bundles", "productionBundle", "stagingBundle", "devBundles"}

@@ -1,4 +1,4 @@
-"""Dependency packages and installers of the AYON desktop launcher (AYON-COMPAT §10): the
+"""Dependency packages and installers of the AYON desktop launcher: the
 manifest first, then the file, then downloads.
 
     GET    /api/desktop/dependencyPackages             {"packages": [...]}
