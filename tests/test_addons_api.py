@@ -290,3 +290,43 @@ async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_eve
 
     bad_scheme = await in_thread(admin.post, "addons/install?url=file:///etc/passwd")
     assert bad_scheme.status_code == 400
+
+
+async def wait_until(condition: Callable[[], Any], what: str) -> Any:
+    for _ in range(400):
+        if result := await condition():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_an_upload_cut_off_midway_stores_nothing(server_url: str, runtime: Runtime) -> None:
+    admin = await logged_in(server_url, runtime, isAdmin=True)
+    before = await stored_counts(runtime)
+    host, port = server_url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /api/addons/install HTTP/1.1\r\nHost: test\r\n"
+        + f"Authorization: Bearer {admin.access_token}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = os.urandom(1_500_000)  # past the first 1 MiB written into the large object
+    writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    await writer.drain()
+
+    async def writing_backend() -> int | None:
+        return await runtime.db.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT lo_put%' AND xact_start IS NOT NULL"
+        )
+
+    pid = await wait_until(writing_backend, "the server to write the upload")
+    writer.close()
+
+    async def transaction_ended() -> bool:
+        return await runtime.db.fetchval(
+            "SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1", pid
+        ) in (True, None)
+
+    await wait_until(transaction_ended, "the server to end the upload's transaction")
+    assert await stored_counts(runtime) == before
