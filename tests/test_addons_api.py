@@ -47,6 +47,16 @@ async def no_addons(runtime: Runtime) -> None:
     await runtime.db.execute("DELETE FROM public.events WHERE topic = 'addon.install'")
 
 
+@pytest.fixture(scope="module")
+async def admin(server_url: str, settings: Settings) -> AsyncIterator[ServerAPI]:
+    """One admin session for the module (logging in costs a password hash)."""
+    own = Runtime.create(settings)
+    try:
+        yield await logged_in(server_url, own, isAdmin=True)
+    finally:
+        await own.close()
+
+
 async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -89,9 +99,8 @@ async def stored_counts(runtime: Runtime) -> tuple[int, int]:
 
 
 async def test_an_uploaded_addon_is_listed_and_serves_its_private_files(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     answer = await in_thread(admin.upload_addon_zip, str(addon_zip(tmp_path / "demo.zip")))
     event = await in_thread(admin.get_event, answer["eventId"])
     assert (event["topic"], event["status"]) == ("addon.install", "finished")
@@ -121,9 +130,8 @@ async def test_an_uploaded_addon_is_listed_and_serves_its_private_files(
 
 
 async def test_package_py_manifests_are_read_without_running_them(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     package_py = 'import os\nos.system("touch /tmp/pwned")\nname = "other"\nversion = "2.1.0"\n'
     source = addon_zip(
         tmp_path / "other.zip",
@@ -149,9 +157,14 @@ async def test_package_py_manifests_are_read_without_running_them(
     ],
 )
 async def test_bad_archives_are_refused_and_nothing_is_stored(
-    server_url: str, runtime: Runtime, tmp_path: Path, kind: str, status: int, reason: str
+    server_url: str,
+    runtime: Runtime,
+    admin: ServerAPI,
+    tmp_path: Path,
+    kind: str,
+    status: int,
+    reason: str,
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     path = tmp_path / "bad.zip"
     if kind == "not a zip":
         path.write_bytes(b'{"json": "pretending to be a zip"}')
@@ -185,7 +198,7 @@ async def test_bad_archives_are_refused_and_nothing_is_stored(
 
 
 async def test_only_admins_install_and_delete_addons_and_only_users_read_private_files(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
     source = addon_zip(tmp_path / "demo.zip")
     artist = await logged_in(server_url, runtime)
@@ -195,7 +208,6 @@ async def test_only_admins_install_and_delete_addons_and_only_users_read_private
     assert refused.value.response.status_code == 403
     assert await stored_counts(runtime) == before
 
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     await in_thread(admin.upload_addon_zip, str(source))
     for call in (
         functools.partial(artist.delete_addon, "demo"),
@@ -211,9 +223,8 @@ async def test_only_admins_install_and_delete_addons_and_only_users_read_private
 
 
 async def test_deleting_addons_removes_rows_and_archives_but_not_what_a_bundle_uses(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     _, objects_before = await stored_counts(runtime)
     for version in ("1.0.0", "1.1.0"):
         manifest = json.dumps({"addon_name": "demo", "addon_version": version})
@@ -266,9 +277,8 @@ async def wait_for_event_end(api: ServerAPI, event_id: str) -> dict[str, Any]:
 
 
 async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_event(
-    server_url: str, runtime: Runtime, tmp_path: Path, file_server: str
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path, file_server: str
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     addon_zip(tmp_path / "www" / "demo.zip")
     (tmp_path / "www" / "junk.zip").write_bytes(b"junk")
 
@@ -300,8 +310,9 @@ async def wait_until(condition: Callable[[], Any], what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_an_upload_cut_off_midway_stores_nothing(server_url: str, runtime: Runtime) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
+async def test_an_upload_cut_off_midway_stores_nothing(
+    server_url: str, runtime: Runtime, admin: ServerAPI
+) -> None:
     before = await stored_counts(runtime)
     host, port = server_url.removeprefix("http://").split(":")
     _, writer = await asyncio.open_connection(host, int(port))

@@ -42,6 +42,16 @@ async def empty_store(runtime: Runtime) -> None:
                 await runtime.db.execute("SELECT lo_unlink($1)", row["archive_oid"])
 
 
+@pytest.fixture(scope="module")
+async def admin(server_url: str, settings: Settings) -> AsyncIterator[ServerAPI]:
+    """One admin session for the module (logging in costs a password hash)."""
+    own = Runtime.create(settings)
+    try:
+        yield await logged_in(server_url, own, isAdmin=True)
+    finally:
+        await own.close()
+
+
 async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -66,9 +76,8 @@ async def upload_addon(api: ServerAPI, tmp_path: Path, name: str, version: str) 
 
 
 async def test_bundles_are_created_listed_flagged_and_deleted(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     await upload_addon(admin, tmp_path, "core", "1.0.0")
     await upload_addon(admin, tmp_path, "core", "1.1.0")
 
@@ -116,9 +125,8 @@ async def test_bundles_are_created_listed_flagged_and_deleted(
 
 
 async def test_bundle_rules_refuse_what_ayon_refuses(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     await upload_addon(admin, tmp_path, "core", "1.0.0")
     await in_thread(admin.create_bundle, "prod", {"core": "1.0.0"}, None)
 
@@ -166,9 +174,8 @@ async def write_package(tmp_path: Path) -> Path:
 
 
 async def test_a_dependency_package_is_declared_uploaded_downloaded_updated_and_deleted(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     source = await write_package(tmp_path)
     objects_before = await large_objects(runtime)
     await in_thread(
@@ -221,9 +228,8 @@ async def test_a_dependency_package_is_declared_uploaded_downloaded_updated_and_
 
 
 async def test_downloads_answer_range_requests(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     await in_thread(
         admin.create_installer,
         "AYON-1.2.0-linux.AppImage",
@@ -260,9 +266,8 @@ async def test_downloads_answer_range_requests(
 
 
 async def test_installers_are_listed_by_version_and_platform_and_downloaded(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     for version, platform in (("1.2.0", "linux"), ("1.2.0", "windows"), ("1.3.0", "linux")):
         await in_thread(
             admin.create_installer,
@@ -304,9 +309,8 @@ async def test_installers_are_listed_by_version_and_platform_and_downloaded(
 
 
 async def test_bad_package_uploads_are_refused_and_store_nothing(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     source = await write_package(tmp_path)
     await in_thread(
         admin.create_dependency_package,
