@@ -147,6 +147,8 @@ async def test_package_py_manifests_are_read_without_running_them(
     ("kind", "status", "reason"),
     [
         ("not a zip", 400, "not a valid zip"),
+        ("empty", 400, "body is empty"),
+        ("damaged manifest", 400, "damaged"),
         ("no manifest", 400, "no manifest"),
         ("bad name", 400, "Invalid addon name"),
         ("bad version", 400, "Invalid addon version"),
@@ -168,6 +170,14 @@ async def test_bad_archives_are_refused_and_nothing_is_stored(
     path = tmp_path / "bad.zip"
     if kind == "not a zip":
         path.write_bytes(b'{"json": "pretending to be a zip"}')
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "damaged manifest":
+        addon_zip(path, manifest=("manifest.json", "{" + '"x": 1, ' * 1000 + "}"))
+        data = bytearray(path.read_bytes())
+        start = data.index(b"manifest.json") + len("manifest.json")
+        data[start + 10 : start + 60] = b"\xff" * 50  # inside its deflated bytes
+        path.write_bytes(bytes(data))
     elif kind == "no manifest":
         addon_zip(path, manifest=None)
     elif kind == "bad name":
