@@ -47,6 +47,16 @@ async def no_addons(runtime: Runtime) -> None:
     await runtime.db.execute("DELETE FROM public.events WHERE topic = 'addon.install'")
 
 
+@pytest.fixture(scope="module")
+async def admin(server_url: str, settings: Settings) -> AsyncIterator[ServerAPI]:
+    """One admin session for the module (logging in costs a password hash)."""
+    own = Runtime.create(settings)
+    try:
+        yield await logged_in(server_url, own, isAdmin=True)
+    finally:
+        await own.close()
+
+
 async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -89,9 +99,8 @@ async def stored_counts(runtime: Runtime) -> tuple[int, int]:
 
 
 async def test_an_uploaded_addon_is_listed_and_serves_its_private_files(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     answer = await in_thread(admin.upload_addon_zip, str(addon_zip(tmp_path / "demo.zip")))
     event = await in_thread(admin.get_event, answer["eventId"])
     assert (event["topic"], event["status"]) == ("addon.install", "finished")
@@ -121,9 +130,8 @@ async def test_an_uploaded_addon_is_listed_and_serves_its_private_files(
 
 
 async def test_package_py_manifests_are_read_without_running_them(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     package_py = 'import os\nos.system("touch /tmp/pwned")\nname = "other"\nversion = "2.1.0"\n'
     source = addon_zip(
         tmp_path / "other.zip",
@@ -139,6 +147,8 @@ async def test_package_py_manifests_are_read_without_running_them(
     ("kind", "status", "reason"),
     [
         ("not a zip", 400, "not a valid zip"),
+        ("empty", 400, "body is empty"),
+        ("damaged manifest", 400, "damaged"),
         ("no manifest", 400, "no manifest"),
         ("bad name", 400, "Invalid addon name"),
         ("bad version", 400, "Invalid addon version"),
@@ -149,12 +159,25 @@ async def test_package_py_manifests_are_read_without_running_them(
     ],
 )
 async def test_bad_archives_are_refused_and_nothing_is_stored(
-    server_url: str, runtime: Runtime, tmp_path: Path, kind: str, status: int, reason: str
+    server_url: str,
+    runtime: Runtime,
+    admin: ServerAPI,
+    tmp_path: Path,
+    kind: str,
+    status: int,
+    reason: str,
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     path = tmp_path / "bad.zip"
     if kind == "not a zip":
         path.write_bytes(b'{"json": "pretending to be a zip"}')
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "damaged manifest":
+        addon_zip(path, manifest=("manifest.json", "{" + '"x": 1, ' * 1000 + "}"))
+        data = bytearray(path.read_bytes())
+        start = data.index(b"manifest.json") + len("manifest.json")
+        data[start + 10 : start + 60] = b"\xff" * 50  # inside its deflated bytes
+        path.write_bytes(bytes(data))
     elif kind == "no manifest":
         addon_zip(path, manifest=None)
     elif kind == "bad name":
@@ -185,7 +208,7 @@ async def test_bad_archives_are_refused_and_nothing_is_stored(
 
 
 async def test_only_admins_install_and_delete_addons_and_only_users_read_private_files(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
     source = addon_zip(tmp_path / "demo.zip")
     artist = await logged_in(server_url, runtime)
@@ -195,7 +218,6 @@ async def test_only_admins_install_and_delete_addons_and_only_users_read_private
     assert refused.value.response.status_code == 403
     assert await stored_counts(runtime) == before
 
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     await in_thread(admin.upload_addon_zip, str(source))
     for call in (
         functools.partial(artist.delete_addon, "demo"),
@@ -211,9 +233,8 @@ async def test_only_admins_install_and_delete_addons_and_only_users_read_private
 
 
 async def test_deleting_addons_removes_rows_and_archives_but_not_what_a_bundle_uses(
-    server_url: str, runtime: Runtime, tmp_path: Path
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     _, objects_before = await stored_counts(runtime)
     for version in ("1.0.0", "1.1.0"):
         manifest = json.dumps({"addon_name": "demo", "addon_version": version})
@@ -266,9 +287,8 @@ async def wait_for_event_end(api: ServerAPI, event_id: str) -> dict[str, Any]:
 
 
 async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_event(
-    server_url: str, runtime: Runtime, tmp_path: Path, file_server: str
+    server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path, file_server: str
 ) -> None:
-    admin = await logged_in(server_url, runtime, isAdmin=True)
     addon_zip(tmp_path / "www" / "demo.zip")
     (tmp_path / "www" / "junk.zip").write_bytes(b"junk")
 
@@ -290,3 +310,44 @@ async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_eve
 
     bad_scheme = await in_thread(admin.post, "addons/install?url=file:///etc/passwd")
     assert bad_scheme.status_code == 400
+
+
+async def wait_until(condition: Callable[[], Any], what: str) -> Any:
+    for _ in range(400):
+        if result := await condition():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_an_upload_cut_off_midway_stores_nothing(
+    server_url: str, runtime: Runtime, admin: ServerAPI
+) -> None:
+    before = await stored_counts(runtime)
+    host, port = server_url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /api/addons/install HTTP/1.1\r\nHost: test\r\n"
+        + f"Authorization: Bearer {admin.access_token}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = os.urandom(1_500_000)  # past the first 1 MiB written into the large object
+    writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    await writer.drain()
+
+    async def writing_backend() -> int | None:
+        return await runtime.db.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT lo_put%' AND xact_start IS NOT NULL"
+        )
+
+    pid = await wait_until(writing_backend, "the server to write the upload")
+    writer.close()
+
+    async def transaction_ended() -> bool:
+        return await runtime.db.fetchval(
+            "SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1", pid
+        ) in (True, None)
+
+    await wait_until(transaction_ended, "the server to end the upload's transaction")
+    assert await stored_counts(runtime) == before

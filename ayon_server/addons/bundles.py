@@ -23,18 +23,21 @@ DEV_ONLY_FIELDS = ("addons", "installerVersion", "addonDevelopment", "activeUser
 
 
 async def check_addons_exist(conn: asyncpg.Connection, addons: dict[str, str | None]) -> None:
-    wanted = [(name, version) for name, version in addons.items() if version is not None]
+    """400 naming the first addon version that is not stored. The versions found stay locked
+    (FOR SHARE) until the transaction ends, so they cannot be deleted under the new bundle."""
+    wanted = sorted((name, version) for name, version in addons.items() if version is not None)
     if not wanted:
         return
     rows = await conn.fetch(
-        "SELECT w.name, w.version FROM unnest($1::text[], $2::text[]) AS w(name, version) "
-        "WHERE NOT EXISTS (SELECT 1 FROM public.addons a "
-        "WHERE a.name = w.name AND a.version = w.version) ORDER BY w.name",
+        "SELECT name, version FROM public.addons "
+        "WHERE (name, version) IN (SELECT * FROM unnest($1::text[], $2::text[])) FOR SHARE",
         [name for name, _ in wanted],
         [version for _, version in wanted],
     )
-    if rows:
-        raise BadRequestException(f"Addon {rows[0]['name']} {rows[0]['version']} is not installed")
+    found = {(row["name"], row["version"]) for row in rows}
+    for name, version in wanted:
+        if (name, version) not in found:
+            raise BadRequestException(f"Addon {name} {version} is not installed")
 
 
 def _check_flags(is_production: bool, is_staging: bool, is_dev: bool) -> None:

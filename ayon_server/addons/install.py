@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import AsyncIterable
 from typing import Any
 
+import asyncpg
 import httpx
 
 from ayon_server.addons import store
@@ -48,7 +49,7 @@ def check_url(url: str) -> str:
     return url
 
 
-async def _stored_manifest(conn: Any, archive: StoredArchive) -> AddonManifest:
+async def _stored_manifest(conn: asyncpg.Connection, archive: StoredArchive) -> AddonManifest:
     """Read the manifest from the just written (uncommitted) large object, on `conn`."""
     if archive.size == 0:
         raise BadRequestException("The request body is empty; send the addon zip")

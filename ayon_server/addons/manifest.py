@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ def _read_small(archive: zipfile.ZipFile, name: str) -> str:
         return archive.read(info).decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequestException(f"{name} is not UTF-8 text") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
         raise BadRequestException(f"The archive is damaged: {exc}") from None
 
 

@@ -84,6 +84,13 @@ async def save_addon(
 ) -> AddonRecord:
     """Declare this addon version with its archive; an upload of the same version replaces the
     previous one (whose archive is unlinked). `conn` is inside the archive's transaction."""
+    # Two uploads of one version at once: the second waits here, then replaces the first and
+    # unlinks its archive (a row lock cannot do this while the row does not exist yet).
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('public.addons:' || $1 || '/' || $2, 0))",
+        name,
+        version,
+    )
     previous = await conn.fetchval(
         "SELECT archive_oid FROM public.addons WHERE name = $1 AND version = $2 FOR UPDATE",
         name,
@@ -211,6 +218,12 @@ async def _take_flags(conn: asyncpg.Connection, name: str, production: bool, sta
         )
 
 
+def _flag_race() -> ConflictException:
+    return ConflictException(
+        "Another bundle took the production or staging flag at the same time; retry"
+    )
+
+
 async def create_bundle(
     conn: asyncpg.Connection,
     *,
@@ -223,19 +236,22 @@ async def create_bundle(
 ) -> BundleRecord:
     """409 when a bundle of this name exists."""
     await _take_flags(conn, name, is_production, is_staging)
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO public.bundles (name, data, is_production, is_staging, is_dev, active_user)
-        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING
-        RETURNING {_BUNDLE_COLUMNS}
-        """,
-        name,
-        data,
-        is_production,
-        is_staging,
-        is_dev,
-        active_user,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO public.bundles (name, data, is_production, is_staging, is_dev, active_user)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING
+            RETURNING {_BUNDLE_COLUMNS}
+            """,
+            name,
+            data,
+            is_production,
+            is_staging,
+            is_dev,
+            active_user,
+        )
+    except asyncpg.UniqueViolationError:
+        raise _flag_race() from None
     if row is None:
         raise ConflictException(f"Bundle {name} already exists")
     return _bundle(row)
@@ -244,19 +260,22 @@ async def create_bundle(
 async def update_bundle(conn: asyncpg.Connection, bundle: BundleRecord) -> BundleRecord:
     """Write the bundle's new state (read with get_bundle(lock=True) in this transaction)."""
     await _take_flags(conn, bundle.name, bundle.is_production, bundle.is_staging)
-    row = await conn.fetchrow(
-        f"""
-        UPDATE public.bundles SET data = $2, is_production = $3, is_staging = $4, is_dev = $5,
-            active_user = $6, updated_at = now()
-        WHERE name = $1 RETURNING {_BUNDLE_COLUMNS}
-        """,
-        bundle.name,
-        bundle.data,
-        bundle.is_production,
-        bundle.is_staging,
-        bundle.is_dev,
-        bundle.active_user,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"""
+            UPDATE public.bundles SET data = $2, is_production = $3, is_staging = $4,
+                is_dev = $5, active_user = $6, updated_at = now()
+            WHERE name = $1 RETURNING {_BUNDLE_COLUMNS}
+            """,
+            bundle.name,
+            bundle.data,
+            bundle.is_production,
+            bundle.is_staging,
+            bundle.is_dev,
+            bundle.active_user,
+        )
+    except asyncpg.UniqueViolationError:
+        raise _flag_race() from None
     if row is None:
         raise NotFoundException(f"Bundle {bundle.name} not found")
     return _bundle(row)
@@ -377,11 +396,14 @@ async def create_package(
     names = ["filename", "platform", "data"] + (["version"] if kind.has_version else [])
     values: list[Any] = [filename, platform, data] + ([version] if kind.has_version else [])
     placeholders = ", ".join(f"${n}" for n in range(1, len(values) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO {kind.table} ({', '.join(names)}) VALUES ({placeholders}) "
-        f"RETURNING {_columns(kind)}",
-        *values,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"INSERT INTO {kind.table} ({', '.join(names)}) VALUES ({placeholders}) "
+            f"RETURNING {_columns(kind)}",
+            *values,
+        )
+    except asyncpg.UniqueViolationError:  # created by a concurrent request meanwhile
+        raise ConflictException(f"{kind.title} {filename} already exists") from None
     assert row is not None
     return _package(kind, row)
 

@@ -1,4 +1,4 @@
-"""Addons (AYON-COMPAT §10):
+"""Addons, in AYON's wire format:
 
     POST   /api/addons/install            raw zip body, or ?url=[&addonName=&addonVersion=]
                                           → {"eventId"} of its addon.install event (admins)
@@ -28,6 +28,7 @@ from ayon_server.addons.private_files import open_private_file
 from ayon_server.api.archive_response import content_disposition
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
+from ayon_server.api.models.addons import AddonInstallList, AddonList, EventIdResponse
 from ayon_server.exceptions import NotFoundException
 
 router = APIRouter(tags=["Addons"])
@@ -38,7 +39,7 @@ AddonName = Annotated[str, Path(pattern=ADDON_NAME_PATTERN)]
 AddonVersion = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=VERSION_MAX_LENGTH)]
 
 
-@router.post("/api/addons/install")
+@router.post("/api/addons/install", response_model=EventIdResponse)
 async def install_addon(
     request: Request,
     caller: AdminUser,
@@ -82,7 +83,7 @@ async def install_addon(
     return {"eventId": event_id}
 
 
-@router.get("/api/addons/install")
+@router.get("/api/addons/install", response_model=AddonInstallList)
 async def list_addon_installs(_caller: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
     events = await install.recent_installs(runtime)
     return {
@@ -95,13 +96,11 @@ async def list_addon_installs(_caller: AdminUser, runtime: RuntimeDep) -> dict[s
                 "addonVersion": event.summary.get("version"),
                 "user": event.user,
                 "status": event.status,
-                "createdAt": event.created_at.isoformat(),
-                "updatedAt": event.updated_at.isoformat(),
+                "createdAt": event.created_at,
+                "updatedAt": event.updated_at,
             }
             for event in events
         ],
-        # Addons run no server code here, so nothing ever needs a restart.
-        "restartRequired": False,
     }
 
 
@@ -121,7 +120,7 @@ def _version_info(addon: store.AddonRecord, details: bool) -> dict[str, Any]:
     return info
 
 
-@router.get("/api/addons")
+@router.get("/api/addons", response_model=AddonList, response_model_exclude_none=True)
 async def list_addons(
     _caller: CurrentUser,
     runtime: RuntimeDep,

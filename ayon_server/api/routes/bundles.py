@@ -1,4 +1,4 @@
-"""Bundles (AYON-COMPAT §10): named sets of addon versions, an installer version and one
+"""Bundles: named sets of addon versions, an installer version and one
 dependency package per platform; one is production, one staging, any number dev.
 
     GET    /api/bundles          {"bundles", "productionBundle", "stagingBundle", "devBundles"}
@@ -25,6 +25,7 @@ from ayon_server.addons.names import (
 )
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.addons import BundleList
 from ayon_server.events.naming import NAME_MAX_LENGTH, NAME_PATTERN
 
 router = APIRouter(prefix="/api/bundles", tags=["Bundles"])
@@ -84,8 +85,8 @@ class BundlePatch(_BundleFields):
 def bundle_json(bundle: store.BundleRecord) -> dict[str, Any]:
     return {
         "name": bundle.name,
-        "createdAt": bundle.created_at.isoformat(),
-        "updatedAt": bundle.updated_at.isoformat(),
+        "createdAt": bundle.created_at,
+        "updatedAt": bundle.updated_at,
         "installerVersion": bundle.data.get("installerVersion"),
         "addons": bundle.data.get("addons", {}),
         "dependencyPackages": bundle.data.get("dependencyPackages", {}),
@@ -98,7 +99,7 @@ def bundle_json(bundle: store.BundleRecord) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=BundleList)
 async def list_bundles(_caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     records = await store.list_bundles(runtime.db)
     return {

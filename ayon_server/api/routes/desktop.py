@@ -1,4 +1,4 @@
-"""Dependency packages and installers of the AYON desktop launcher (AYON-COMPAT §10): the
+"""Dependency packages and installers of the AYON desktop launcher: the
 manifest first, then the file, then downloads.
 
     GET    /api/desktop/dependencyPackages             {"packages": [...]}
@@ -34,6 +34,11 @@ from ayon_server.addons.packages import upload_package_file
 from ayon_server.api.archive_response import archive_response
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.addons import (
+    DependencyPackageList,
+    EventIdResponse,
+    InstallerList,
+)
 from ayon_server.exceptions import BadRequestException, NotFoundException
 
 router = APIRouter(prefix="/api/desktop", tags=["Desktop"])
@@ -101,7 +106,11 @@ def package_json(package: store.PackageRecord) -> dict[str, Any]:
 
 
 def _add_routes(
-    kind: store.PackageKind, path: str, list_key: str, manifest_model: type[_Manifest]
+    kind: store.PackageKind,
+    path: str,
+    list_key: str,
+    manifest_model: type[_Manifest],
+    list_model: type[BaseModel],
 ) -> None:
     async def list_packages(
         _caller: CurrentUser,
@@ -178,8 +187,10 @@ def _add_routes(
         await packages_changed(runtime)
         return Response(status_code=204)
 
-    router.add_api_route(path, list_packages, methods=["GET"])
-    router.add_api_route(path, create_package, methods=["POST"], status_code=201)
+    router.add_api_route(path, list_packages, methods=["GET"], response_model=list_model)
+    router.add_api_route(
+        path, create_package, methods=["POST"], status_code=201, response_model=EventIdResponse
+    )
     item = path + "/{filename}"
     router.add_api_route(
         item, upload_package, methods=["PUT"], status_code=204, response_class=Response
@@ -193,5 +204,11 @@ def _add_routes(
     )
 
 
-_add_routes(store.DEPENDENCY_PACKAGES, "/dependencyPackages", "packages", DependencyPackageManifest)
-_add_routes(store.INSTALLERS, "/installers", "installers", InstallerManifest)
+_add_routes(
+    store.DEPENDENCY_PACKAGES,
+    "/dependencyPackages",
+    "packages",
+    DependencyPackageManifest,
+    DependencyPackageList,
+)
+_add_routes(store.INSTALLERS, "/installers", "installers", InstallerManifest, InstallerList)
