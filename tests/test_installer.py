@@ -214,6 +214,24 @@ async def test_a_corrupted_stored_archive_is_failed_with_the_reason_and_nothing_
     assert (await statuses(runtime, replica))[("addon", "broken 1.0.0")][2] == 1
 
 
+async def test_an_archive_gone_while_it_is_read_is_failed_then_forgotten_once_undeclared(
+    runtime: Runtime, replica_runtime: Runtime, tmp_path: Path
+) -> None:
+    replica = ReplicaIdentity.new()
+    installer = BackgroundInstaller(replica_runtime, replica)
+    archive = await store_addon(runtime, "fleeting", "1.0.0", addon_zip("fleeting", "1.0.0"))
+    await runtime.db.execute("SELECT lo_unlink($1)", archive.oid)
+
+    await installer.reconcile()
+
+    status, error, _ = (await statuses(runtime, replica))[("addon", "fleeting 1.0.0")]
+    assert status == "failed" and "gone" in error
+    await runtime.db.execute("DELETE FROM public.addons WHERE name = 'fleeting'")
+    await installer.reconcile()
+    assert await statuses(runtime, replica) == {}
+    assert files_under(tmp_path / "addons") == []
+
+
 @pytest.mark.parametrize(
     ("entries", "reason"),
     [
@@ -341,8 +359,12 @@ async def test_a_failure_is_retried_with_backoff_until_it_installs(
         async def status() -> tuple | None:
             return (await statuses(runtime, replica)).get(("dependencyPackage", "deps.zip"))
 
-        failed = await wait_until(status, what="the first attempt")
-        assert failed[0] == "failed" and "Error" in failed[1]
+        async def failed() -> tuple | None:
+            current = await status()
+            return current if current is not None and current[0] == "failed" else None
+
+        first = await wait_until(failed, what="the first attempt")
+        assert "Error" in first[1] and first[2] >= 1
         (storage / "dependency_packages").unlink()
 
         async def installed() -> bool:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import asyncpg
 from redis.exceptions import RedisError
 
 from ayon_server.addons.archives import read_archive
@@ -309,9 +310,17 @@ class BackgroundInstaller(BackgroundWorker):
         await self._record(current, package, "pending", None, attempts)
         try:
             await self._materialize(package)
-        except (ChecksumMismatch, AyonException, OSError, *UNPACK_ERRORS) as exc:
-            permanent = not isinstance(exc, OSError)
+        except (
+            ChecksumMismatch,
+            AyonException,
+            OSError,
+            asyncpg.UndefinedObjectError,
+            *UNPACK_ERRORS,
+        ) as exc:
+            permanent = not isinstance(exc, OSError | asyncpg.UndefinedObjectError)
             error = _reason(exc)
+            if isinstance(exc, asyncpg.UndefinedObjectError):
+                self.wake()  # deleted or replaced while being read: look again at once
             attempts += 1
             delay = min(self.retry_initial * 2 ** (attempts - 1), RETRY_MAX)
             self.failures[key] = Failure(
@@ -465,6 +474,8 @@ def _raise_if_cancel_was_lost(task: asyncio.Task[Any] | None) -> None:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.UndefinedObjectError):
+        return "the stored archive is gone (deleted or replaced while it was read)"
     if isinstance(exc, AyonException):
         return str(exc.detail)
     if isinstance(exc, ChecksumMismatch):
