@@ -161,3 +161,19 @@ async def test_clean_replicas_follows_the_configured_retention_and_keeps_a_runni
 
     assert outcome.result["deleted"] == 1
     assert await replica_ids(runtime) == {"half-an-hour", running}
+
+
+async def test_the_replica_retention_is_configured_like_the_other_retentions(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    headers = await login(client, await make_user(runtime, isAdmin=True))
+
+    refused = await client.patch(
+        "/api/config/maintenance", json={"replicaRetentionHours": 0}, headers=headers
+    )
+    saved = await client.patch(
+        "/api/config/maintenance", json={"replicaRetentionHours": 48}, headers=headers
+    )
+
+    assert refused.status_code == 400 and "replicaRetentionHours" in refused.json()["detail"]
+    assert saved.status_code == 200 and saved.json()["replicaRetentionHours"] == 48
