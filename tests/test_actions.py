@@ -25,7 +25,8 @@ from ayon_server.events.stream import EVENTS_CHANNEL, EventModel
 from ayon_server.events.subscription import EventSubscription, subscribe_events
 from ayon_server.lib.redis import Redis
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, server_app, serving
+from tests.helpers.server import free_port, server_app, serving
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

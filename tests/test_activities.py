@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,14 +10,8 @@ import pytest
 
 from ayon_server.activities.store import parse_mentions
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
-from tests.test_projects import create_project, dropping_new_projects
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
+from tests.helpers.projects import create_project
+from tests.helpers.users import login, make_user
 
 
 @pytest.fixture

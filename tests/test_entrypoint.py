@@ -11,7 +11,9 @@ import pytest
 
 from ayon_server.config import Settings
 from entrypoint import UsageError, read_roles
-from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env, wait_for_http
+from tests.helpers.server import free_port
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
+from tests.helpers.waiting import wait_for_http
 
 ROLE_VARS = ("AYON_RUN_SETUP", "AYON_RUN_SERVER", "AYON_RUN_MAINTENANCE")
 

@@ -14,7 +14,7 @@ from ayon_server.events.subscription import subscribe_events
 from ayon_server.lib.redis import Redis
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port
+from tests.helpers.server import free_port
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

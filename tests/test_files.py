@@ -13,15 +13,9 @@ from ayon_api.server_api import ServerAPI
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user, server_app, serving
-from tests.test_projects import create_project, dropping_new_projects
-from tests.test_websocket import server_process
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
+from tests.helpers.projects import create_project
+from tests.helpers.server import server_app, server_process, serving
+from tests.helpers.users import login, make_user
 
 
 @pytest.fixture

@@ -6,12 +6,7 @@ import httpx
 
 from ayon_server.lib.postgres import Postgres
 from ayon_server.projects.names import project_schema
-from tests import test_entities
-from tests.test_entities import Project, create
-
-# Reused fixtures: a fresh project with a manager; projects dropped after each test.
-project = test_entities.project
-_projects_are_dropped_after_each_test = test_entities._projects_are_dropped_after_each_test
+from tests.helpers.projects import Project, create
 
 NESTED = """query Q($p: String!, $first: Int, $after: String) {
   project(name: $p) { folders(first: $first, after: $after) {

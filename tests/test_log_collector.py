@@ -25,7 +25,7 @@ from ayon_server.config import Settings
 from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler, writing_logs
 from ayon_server.logs.store import APPLICATION_NAME
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port
+from tests.helpers.server import free_port
 
 T = TypeVar("T")
 COLLECTOR_MODULE = "ayon_server.background.log_collector"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
+from tests.helpers.users import login, make_user
 
 RECORD_KEYS = {"id", "createdAt", "level", "message", "module", "user", "project", "context"}
 

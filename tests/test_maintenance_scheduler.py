@@ -16,7 +16,7 @@ from ayon_server.maintenance.lock import is_running
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.scheduler import MaintenanceScheduler
-from tests.maintenance_helpers import (
+from tests.helpers.maintenance import (
     add_event,
     add_old_logs,
     count_logs,
@@ -27,8 +27,8 @@ from tests.maintenance_helpers import (
     maintenance_events,
     only_tasks,
     start_cli,
-    wait_until,
 )
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
