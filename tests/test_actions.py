@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +27,7 @@ from ayon_server.lib.redis import Redis
 from ayon_server.runtime import Runtime
 from tests.helpers.server import free_port, server_app, serving
 from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -129,15 +130,6 @@ async def backdate(runtime: Runtime, event_id: str, age: timedelta) -> None:
         uuid.UUID(hex=event_id),
         age,
     )
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def unreachable_postgres(settings: Settings) -> Settings:

@@ -26,6 +26,7 @@ from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler, 
 from ayon_server.logs.store import APPLICATION_NAME
 from ayon_server.runtime import Runtime
 from tests.helpers.server import free_port
+from tests.helpers.waiting import wait_until
 
 T = TypeVar("T")
 COLLECTOR_MODULE = "ayon_server.background.log_collector"
@@ -43,15 +44,6 @@ async def eventually(
             return value
         if loop.time() > deadline:
             raise AssertionError(f"condition not met in time; last value: {value!r:.300}")
-        await asyncio.sleep(0.02)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
 
 

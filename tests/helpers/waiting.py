@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,12 +11,15 @@ import httpx
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = "condition"
+    condition: Callable[[], Awaitable[Any] | Any], timeout: float = 30.0, what: str = "condition"
 ) -> Any:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+    """Poll `condition` (a plain or an async callable) until it returns something truthy; return
+    that value. Fail the test after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = await condition()
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
