@@ -696,10 +696,15 @@ async def test_the_invalidator_worker_takes_its_settings_and_waits_before_its_fi
         worker = ActionInvalidator(rt)
         assert (worker.timeout, worker.interval) == (120, 60)
         assert 0 < worker.first_pass_delay <= 60
+        # One without the delay, started after it, passes twice: the delayed one, had it not
+        # waited, would have passed by then.
+        undelayed = ActionInvalidator(rt, first_pass_delay=0, interval=0.01)
         worker.start()
-        await asyncio.sleep(0.05)
-        assert worker.last_tick_at is None  # still waiting for its first pass
-        await worker.stop(5.0)
+        undelayed.start()
+        first_pass = await wait_until(lambda: undelayed.last_tick_at)
+        await wait_until(lambda: undelayed.last_tick_at != first_pass)
+        assert worker.state == "running" and worker.last_tick_at is None
+        await asyncio.gather(worker.stop(5.0), undelayed.stop(5.0))
     finally:
         await rt.close()
     assert worker.state == "stopped"

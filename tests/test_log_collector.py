@@ -262,10 +262,11 @@ async def test_stop_writes_every_queued_record_before_it_returns(
 ) -> None:
     collector = LogCollector(runtime, batch_size=1000, max_delay=3600)
     collector.start()
+    await wait_until(lambda: collector.state == "running")  # waiting for its first record
     for number in range(300):
         logger.warning("queued %d", number)
-    await asyncio.sleep(0.05)
-    assert collector.metrics()["written_total"] == 0  # still waiting for a full batch
+    metrics = collector.metrics()
+    assert (metrics["queue_depth"], metrics["written_total"]) == (300, 0)
 
     await collector.stop(10.0)
 
