@@ -21,6 +21,7 @@ from ayon_server.runtime import Runtime
 from tests.helpers.ayon_client import in_thread, logged_in
 from tests.helpers.server import server_process
 from tests.helpers.users import make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -170,11 +171,7 @@ async def test_the_client_event_hub_receives_events_over_the_websocket(
     hub = api.get_event_hub()
     hub.add_callback("test.hub.*", on_event)
     try:
-        for _ in range(200):  # the hub connects in its own thread
-            if hub.is_connected():
-                break
-            await asyncio.sleep(0.05)
-        assert hub.is_connected()
+        await wait_until(hub.is_connected, what="the hub to connect (in its own thread)")
         await in_thread(api.dispatch_event, "test.other")
         event_id = (await in_thread(api.dispatch_event, "test.hub.hello", summary={"x": 1})).data[
             "id"

@@ -7,6 +7,7 @@ real BackgroundWorker subclasses.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -80,8 +81,13 @@ async def test_every_app_has_its_own_registry(settings: Settings) -> None:
 async def test_maintenance_metrics_reflect_the_latest_maintenance_event(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
-    await runtime.events.dispatch(MAINTENANCE_TOPIC, status="finished", summary={"tasks": []})
-    await asyncio.sleep(0.01)  # created_at orders the runs
+    earlier_id = await runtime.events.dispatch(
+        MAINTENANCE_TOPIC, status="finished", summary={"tasks": []}
+    )
+    await runtime.db.execute(  # created_at orders the runs
+        "UPDATE public.events SET created_at = created_at - interval '1 hour' WHERE id = $1",
+        uuid.UUID(earlier_id),
+    )
     latest_id = await runtime.events.dispatch(
         MAINTENANCE_TOPIC,
         status="failed",

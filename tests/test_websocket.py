@@ -26,6 +26,7 @@ from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
 from tests.helpers.server import free_port, server_app, server_process
 from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -280,11 +281,8 @@ async def test_disconnected_clients_are_unregistered(
     async with websocket(base_url) as ws:
         await authenticate(ws, token, ["test"])
         assert len(relay.clients) == 1
-    for _ in range(500):  # the server notices the close on its own schedule
-        if not relay.clients:
-            break
-        await asyncio.sleep(0.02)
-    assert relay.clients == set()
+    # The server notices the close on its own schedule.
+    await wait_until(lambda: not relay.clients, what="the client to be unregistered")
 
 
 async def test_every_replica_relays_every_change_over_one_redis_subscription_each(
