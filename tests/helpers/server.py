@@ -1,10 +1,9 @@
 """Running a server for a test: the app in this process (over ASGI), or a real
-`python entrypoint.py` process (setup and maintenance off) on a free port."""
+`python entrypoint.py` process (setup and maintenance off) on a free port (`free_port`)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -15,16 +14,11 @@ from fastapi import FastAPI
 
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
+from ayon_server.lib.embedded import free_port
 from ayon_server.runtime import Runtime
 from maintenance.service import MaintenanceProcedure
 from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
 from tests.helpers.waiting import wait_for_http
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_app(
