@@ -10,6 +10,7 @@ validated project schema.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -146,7 +147,9 @@ async def _project_attrib(ctx: Context, project: ProjectRef) -> dict[str, Any]:
     return await ctx.loader("project-attrib", load).load(project.name)
 
 
-async def _folder_attrib_by_path(ctx: Context, project: ProjectRef, path: str) -> dict[str, Any]:
+async def _folder_attribs_by_path(
+    ctx: Context, project: ProjectRef, paths: list[str]
+) -> list[dict[str, Any]]:
     async def load(paths: list[str]) -> list[dict[str, Any]]:
         rows = await ctx.fetch(
             f"SELECT path, attrib FROM {project.table('folders')} WHERE path = ANY($1::text[])",
@@ -155,19 +158,20 @@ async def _folder_attrib_by_path(ctx: Context, project: ProjectRef, path: str) -
         found = {row["path"]: row["attrib"] for row in rows}
         return [found.get(path) or {} for path in paths]
 
-    return await ctx.loader(("folder-attrib", project.name), load).load(path)
+    return await ctx.loader(("folder-attrib", project.name), load).load_many(paths)
 
 
 async def inherited_folder_layers(
     ctx: Context, project: ProjectRef, path: str
 ) -> list[dict[str, Any]]:
-    """The project's attrib, then every ancestor folder's, nearest last (not the folder's own)."""
+    """The project's attrib, then every ancestor folder's, nearest last (not the folder's own).
+    Both loads start together, so a level costs two statements however deep the tree is."""
     parts = path.split("/")
     ancestors = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    layers = [await _project_attrib(ctx, project)]
-    for ancestor in ancestors:
-        layers.append(await _folder_attrib_by_path(ctx, project, ancestor))
-    return layers
+    own_project, folders = await asyncio.gather(
+        _project_attrib(ctx, project), _folder_attribs_by_path(ctx, project, ancestors)
+    )
+    return [own_project, *folders]
 
 
 @strawberry.type
@@ -198,7 +202,7 @@ class FolderNode(BaseNode):
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> TasksConnection:
         return await _children(
-            info.context, self._project, "task", "folder_id", self.id, first, after, TasksConnection
+            info.context, self._project, "task", "folder_id", self.id, first, after
         )
 
     @strawberry.field
@@ -213,7 +217,6 @@ class FolderNode(BaseNode):
             self.id,
             first,
             after,
-            ProductsConnection,
         )
 
 
@@ -300,7 +303,6 @@ class ProductNode(BaseNode):
             self.id,
             first,
             after,
-            VersionsConnection,
         )
 
     @strawberry.field
@@ -369,7 +371,6 @@ class VersionNode(BaseNode):
             self.id,
             first,
             after,
-            RepresentationsConnection,
         )
 
 
@@ -578,7 +579,6 @@ async def _children(
     parent_id: str,
     first: int | None,
     after: str | None,
-    _connection_type: type,
 ) -> Any:
     """A nested connection: the children of every parent of this level in one statement
     (a window numbers each parent's children, so each parent gets its own bounded page)."""
