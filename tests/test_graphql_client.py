@@ -320,6 +320,7 @@ async def test_malformed_queries_are_graphql_errors_not_server_errors(seed: Seed
         ),
         ('{ project(name: "no_such") { name } }', {}, "not found"),
         ('{ events(newerThan: "yesterday") { edges { node { id } } } }', {}, "ISO 8601"),
+        (DEEP, {}, "exceeds maximum operation depth"),
     ):
         response = await call(api.query_graphql, query.replace("PROJECT", p), variables)
         messages = " ".join(e["message"] for e in response.errors or [])
@@ -327,6 +328,15 @@ async def test_malformed_queries_are_graphql_errors_not_server_errors(seed: Seed
     with pytest.raises(GraphQlQueryFailed):
         await call(lambda: list(api.get_folders(p, filters={"conditions": []})))
 
+
+# folder -> tasks -> folder -> ... deeper than any query the client builds
+DEEP = (
+    '{ project(name: "PROJECT") { folders { edges { node { '
+    + "tasks { edges { node { folder { " * 4
+    + "id"
+    + " } } } }" * 4
+    + " } } } } }"
+)
 
 NESTED = """query Nested($p: String!) { project(name: $p) { folders {
   edges { node { id allAttrib tasks { edges { node { id allAttrib folder { id } } } }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.extensions import QueryDepthLimiter
 
 from ayon_server.graphql.context import Context
 from ayon_server.graphql.events import EventsConnection, resolve_events
@@ -119,4 +120,8 @@ class _Schema(strawberry.Schema):
         logs the failures that are (see api.routes.graphql)."""
 
 
-schema = _Schema(query=Query)
+# The client's deepest query (representation -> version -> product -> folder -> field inside
+# edges/node) is 9 levels; a cap keeps a hostile query from multiplying nested pages.
+MAX_DEPTH = 16
+
+schema = _Schema(query=Query, extensions=[lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)])
