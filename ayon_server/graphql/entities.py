@@ -10,10 +10,9 @@ validated project schema.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -136,7 +135,7 @@ def _hex(value: uuid.UUID | None) -> str | None:
     return value.hex if value is not None else None
 
 
-async def _project_attrib(ctx: Context, project: ProjectRef) -> dict[str, Any]:
+def _project_attrib(ctx: Context, project: ProjectRef) -> Awaitable[dict[str, Any]]:
     async def load(names: list[str]) -> list[dict[str, Any]]:
         rows = await ctx.fetch(
             "SELECT name, attrib FROM public.projects WHERE name = ANY($1::text[])", names
@@ -144,12 +143,12 @@ async def _project_attrib(ctx: Context, project: ProjectRef) -> dict[str, Any]:
         found = {row["name"]: row["attrib"] for row in rows}
         return [found.get(name) or {} for name in names]
 
-    return await ctx.loader("project-attrib", load).load(project.name)
+    return ctx.loader("project-attrib", load).load(project.name)
 
 
-async def _folder_attribs_by_path(
+def _folder_attribs_by_path(
     ctx: Context, project: ProjectRef, paths: list[str]
-) -> list[dict[str, Any]]:
+) -> Awaitable[list[dict[str, Any]]]:
     async def load(paths: list[str]) -> list[dict[str, Any]]:
         rows = await ctx.fetch(
             f"SELECT path, attrib FROM {project.table('folders')} WHERE path = ANY($1::text[])",
@@ -158,7 +157,7 @@ async def _folder_attribs_by_path(
         found = {row["path"]: row["attrib"] for row in rows}
         return [found.get(path) or {} for path in paths]
 
-    return await ctx.loader(("folder-attrib", project.name), load).load_many(paths)
+    return ctx.loader(("folder-attrib", project.name), load).load_many(paths)
 
 
 async def inherited_folder_layers(
@@ -168,10 +167,11 @@ async def inherited_folder_layers(
     Both loads start together, so a level costs two statements however deep the tree is."""
     parts = path.split("/")
     ancestors = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    own_project, folders = await asyncio.gather(
-        _project_attrib(ctx, project), _folder_attribs_by_path(ctx, project, ancestors)
-    )
-    return [own_project, *folders]
+    # DataLoader.load hands out futures: asking for both before awaiting either puts each
+    # into its loader's batch of this level.
+    own_project = _project_attrib(ctx, project)
+    folders = _folder_attribs_by_path(ctx, project, ancestors)
+    return [await own_project, *(await folders)]
 
 
 @strawberry.type
