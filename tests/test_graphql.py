@@ -93,3 +93,32 @@ async def test_a_database_failure_is_told_without_its_sql_text(
     messages = [e["message"] for e in body["errors"]]
     assert messages and all("Internal error" in m for m in messages)
     assert not any("tasks" in m or "relation" in m for m in messages)
+
+
+EVENTS = """query E($p: [String!], $first: Int, $after: String, $last: Int, $before: String) {
+  events(projects: $p, topics: ["entity.folder.created"], first: $first, after: $after,
+         last: $last, before: $before) {
+    edges { node { id createdAt } } pageInfo { hasNextPage hasPreviousPage endCursor } } }"""
+
+
+async def test_events_page_oldest_first_with_first_and_newest_first_with_last(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    for i in range(5):
+        await create(client, project, "folder", name=f"e{i}", folderType="Asset")
+
+    async def walk(**page: int) -> list[str]:
+        seen, cursor = [], None
+        key, more = ("before", "hasPreviousPage") if "last" in page else ("after", "hasNextPage")
+        while True:
+            body = await gql(client, project, EVENTS, p=[project.name], **page, **{key: cursor})
+            conn = body["data"]["events"]
+            seen += [edge["node"]["createdAt"] + edge["node"]["id"] for edge in conn["edges"]]
+            if not conn["pageInfo"][more]:
+                return seen
+            cursor = conn["pageInfo"]["endCursor"]
+
+    oldest_first = await walk(first=2)
+    newest_first = await walk(last=2)
+    assert len(oldest_first) == 5 == len(set(oldest_first))
+    assert oldest_first == sorted(oldest_first) and newest_first == oldest_first[::-1]
