@@ -333,4 +333,8 @@ async def test_attributes_carry_a_default_for_the_client(
     headers = await login(client, await make_user(runtime))
     attributes = (await client.get("/api/attributes", headers=headers)).json()["attributes"]
     assert {a["name"] for a in attributes} >= {"fullName", "email"}
-    assert all("default" in a["data"] and "user" in a["scope"] for a in attributes)
+    assert all("default" in a["data"] and a["scope"] for a in attributes)
+    user_attributes = {a["name"] for a in attributes if "user" in a["scope"]}
+    assert user_attributes == {"fullName", "email", "avatarUrl"}
+    folder_attributes = {a["name"] for a in attributes if "folder" in a["scope"]}
+    assert {"fps", "frameStart", "frameEnd", "resolutionWidth", "description"} <= folder_attributes
