@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +25,9 @@ from ayon_server.events.stream import EVENTS_CHANNEL, EventModel
 from ayon_server.events.subscription import EventSubscription, subscribe_events
 from ayon_server.lib.redis import Redis
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, server_app, serving
+from tests.helpers.server import free_port, server_app, serving
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -128,15 +130,6 @@ async def backdate(runtime: Runtime, event_id: str, age: timedelta) -> None:
         uuid.UUID(hex=event_id),
         age,
     )
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def unreachable_postgres(settings: Settings) -> Settings:
@@ -703,10 +696,15 @@ async def test_the_invalidator_worker_takes_its_settings_and_waits_before_its_fi
         worker = ActionInvalidator(rt)
         assert (worker.timeout, worker.interval) == (120, 60)
         assert 0 < worker.first_pass_delay <= 60
+        # One without the delay, started after it, passes twice: the delayed one, had it not
+        # waited, would have passed by then.
+        undelayed = ActionInvalidator(rt, first_pass_delay=0, interval=0.01)
         worker.start()
-        await asyncio.sleep(0.05)
-        assert worker.last_tick_at is None  # still waiting for its first pass
-        await worker.stop(5.0)
+        undelayed.start()
+        first_pass = await wait_until(lambda: undelayed.last_tick_at)
+        await wait_until(lambda: undelayed.last_tick_at != first_pass)
+        assert worker.state == "running" and worker.last_tick_at is None
+        await asyncio.gather(worker.stop(5.0), undelayed.stop(5.0))
     finally:
         await rt.close()
     assert worker.state == "stopped"

@@ -12,7 +12,7 @@ import os
 import stat
 import threading
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ from requests import HTTPError
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user
-from tests.test_websocket import server_process
+from tests.helpers.ayon_client import in_thread, logged_in
+from tests.helpers.server import server_process
+from tests.helpers.waiting import wait_until
 
-PASSWORD = "correct horse battery"
 # Uploads raise requests' HTTPError, the other calls the client's own; both carry the response.
 REFUSED = (HTTPError, HTTPRequestError)
 MAX_PACKAGE_BYTES = 4 * 1024 * 1024
@@ -52,20 +52,10 @@ async def admin(server_url: str, settings: Settings) -> AsyncIterator[ServerAPI]
     """One admin session for the module (logging in costs a password hash)."""
     own = Runtime.create(settings)
     try:
-        yield await logged_in(server_url, own, isAdmin=True)
+        api, _ = await logged_in(server_url, own, isAdmin=True)
+        yield api
     finally:
         await own.close()
-
-
-async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-async def logged_in(server_url: str, runtime: Runtime, **flags: bool) -> ServerAPI:
-    name = await make_user(runtime, password=PASSWORD, **flags)
-    api = ServerAPI(server_url)
-    await in_thread(api.login, name, PASSWORD)
-    return api
 
 
 def addon_zip(
@@ -106,7 +96,7 @@ async def test_an_uploaded_addon_is_listed_and_serves_its_private_files(
     assert (event["topic"], event["status"]) == ("addon.install", "finished")
     assert event["summary"]["name"] == "demo" and event["summary"]["version"] == "1.0.0"
 
-    artist = await logged_in(server_url, runtime)
+    artist, _ = await logged_in(server_url, runtime)
     info = await in_thread(artist.get_addons_info, details=True)
     [demo] = info["addons"]
     assert (demo["name"], list(demo["versions"])) == ("demo", ["1.0.0"])
@@ -211,7 +201,7 @@ async def test_only_admins_install_and_delete_addons_and_only_users_read_private
     server_url: str, runtime: Runtime, admin: ServerAPI, tmp_path: Path
 ) -> None:
     source = addon_zip(tmp_path / "demo.zip")
-    artist = await logged_in(server_url, runtime)
+    artist, _ = await logged_in(server_url, runtime)
     before = await stored_counts(runtime)
     with pytest.raises(REFUSED) as refused:
         await in_thread(artist.upload_addon_zip, str(source))
@@ -278,12 +268,12 @@ def file_server(tmp_path: Path) -> Iterator[str]:
 
 async def wait_for_event_end(api: ServerAPI, event_id: str) -> dict[str, Any]:
     """The event once it is finished or failed (the URL install runs after the answer)."""
-    for _ in range(300):
+
+    async def ended() -> dict[str, Any] | None:
         event = await in_thread(api.get_event, event_id)
-        if event["status"] in ("finished", "failed"):
-            return event
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"event {event_id} did not end: {event}")
+        return event if event["status"] in ("finished", "failed") else None
+
+    return await wait_until(ended, what=f"event {event_id} to end")
 
 
 async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_event(
@@ -312,14 +302,6 @@ async def test_an_addon_is_installed_from_a_url_and_a_bad_download_fails_its_eve
     assert bad_scheme.status_code == 400
 
 
-async def wait_until(condition: Callable[[], Any], what: str) -> Any:
-    for _ in range(400):
-        if result := await condition():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_an_upload_cut_off_midway_stores_nothing(
     server_url: str, runtime: Runtime, admin: ServerAPI
 ) -> None:
@@ -341,7 +323,7 @@ async def test_an_upload_cut_off_midway_stores_nothing(
             "AND query LIKE 'SELECT lo_put%' AND xact_start IS NOT NULL"
         )
 
-    pid = await wait_until(writing_backend, "the server to write the upload")
+    pid = await wait_until(writing_backend, what="the server to write the upload")
     writer.close()
 
     async def transaction_ended() -> bool:
@@ -349,5 +331,5 @@ async def test_an_upload_cut_off_midway_stores_nothing(
             "SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1", pid
         ) in (True, None)
 
-    await wait_until(transaction_ended, "the server to end the upload's transaction")
+    await wait_until(transaction_ended, what="the server to end the upload's transaction")
     assert await stored_counts(runtime) == before

@@ -23,7 +23,7 @@ from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__
 from setup.__main__ import run_setup
-from tests.conftest import free_port, server_app, serving
+from tests.helpers.server import free_port, server_app, serving
 
 # ayon-python-api's VERSION_REGEX, matched in full (AYON-COMPAT §0.6).
 AYON_VERSION_REGEX = re.compile(

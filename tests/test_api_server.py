@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,35 +16,8 @@ import httpx
 from ayon_server.config import Settings
 from ayon_server.frontend.status_html import format_time
 from ayon_server.runtime import Runtime
-from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env, wait_for_http
-
-
-@asynccontextmanager
-async def server_process(
-    settings: Settings, port: int, maintenance: str = "false", **env: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        "entrypoint.py",
-        cwd=REPO_ROOT,
-        env=subprocess_env(
-            settings,
-            AYON_RUN_SETUP="false",
-            AYON_RUN_MAINTENANCE=maintenance,
-            AYON_HTTP_LISTEN_ADDRESS="127.0.0.1",
-            AYON_HTTP_LISTEN_PORT=str(port),
-            AYON_SHUTDOWN_TIMEOUT="10",
-            **env,
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+from tests.helpers.server import entrypoint_process, free_port
+from tests.helpers.waiting import wait_for_http
 
 
 def port_is_open(port: int) -> bool:
@@ -60,7 +30,7 @@ def port_is_open(port: int) -> bool:
 
 async def test_the_server_stops_gracefully_on_sigterm_and_exits_0(settings: Settings) -> None:
     port = free_port()
-    async with server_process(settings, port) as proc:
+    async with entrypoint_process(settings, port) as proc:
         assert await wait_for_http(f"http://127.0.0.1:{port}/api/health") == 200
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"http://127.0.0.1:{port}/api/ready")).status_code == 200
@@ -84,7 +54,7 @@ async def test_with_maintenance_enabled_the_scheduler_runs_in_the_server_and_sto
     )
     port = free_port()
     try:
-        async with server_process(runtime.settings, port, maintenance="true") as proc:
+        async with entrypoint_process(runtime.settings, port, maintenance="true") as proc:
             assert await wait_for_http(f"http://127.0.0.1:{port}/api/health") == 200
             async with httpx.AsyncClient() as client:
                 page = (await client.get(f"http://127.0.0.1:{port}/")).text
@@ -108,7 +78,7 @@ async def test_an_in_flight_request_finishes_before_the_server_stops(settings: S
     redis_port = silent_redis.sockets[0].getsockname()[1]
     port = free_port()
     try:
-        async with server_process(
+        async with entrypoint_process(
             settings, port, AYON_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0"
         ) as proc:
             assert await wait_for_http(f"http://127.0.0.1:{port}/api/health") == 200
@@ -132,7 +102,7 @@ async def test_a_port_already_in_use_exits_1_with_one_clear_line(settings: Setti
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with server_process(settings, port) as proc:
+        async with entrypoint_process(settings, port) as proc:
             output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = output.decode()
     assert proc.returncode == 1, text
@@ -142,9 +112,9 @@ async def test_a_port_already_in_use_exits_1_with_one_clear_line(settings: Setti
 
 async def test_a_failing_startup_exits_1_with_one_clear_line(settings: Settings) -> None:
     port = free_port()
-    async with server_process(settings, port, AYON_REDIS_URL="redis://127.0.0.1:notaport/0") as (
-        proc
-    ):
+    async with entrypoint_process(
+        settings, port, AYON_REDIS_URL="redis://127.0.0.1:notaport/0"
+    ) as (proc):
         output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = output.decode()
     assert proc.returncode == 1, text

@@ -12,7 +12,8 @@ from ayon_server.auth.sessions import SessionStore, session_key, user_index_key
 from ayon_server.auth.throttle import MAX_FAILURES
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user, server_app
+from tests.helpers.server import server_app
+from tests.helpers.users import login, make_user
 
 
 async def test_login_returns_a_64_character_token_and_the_user(
@@ -52,7 +53,7 @@ async def test_a_failed_login_is_403_with_ayons_message(
 async def test_repeated_failures_lock_out_that_user_from_that_address(
     settings: Settings, runtime: Runtime
 ) -> None:
-    from tests.conftest import serving
+    from tests.helpers.server import serving
 
     name = await make_user(runtime)
     app = server_app(settings)
@@ -332,4 +333,8 @@ async def test_attributes_carry_a_default_for_the_client(
     headers = await login(client, await make_user(runtime))
     attributes = (await client.get("/api/attributes", headers=headers)).json()["attributes"]
     assert {a["name"] for a in attributes} >= {"fullName", "email"}
-    assert all("default" in a["data"] and "user" in a["scope"] for a in attributes)
+    assert all("default" in a["data"] and a["scope"] for a in attributes)
+    user_attributes = {a["name"] for a in attributes if "user" in a["scope"]}
+    assert user_attributes == {"fullName", "email", "avatarUrl"}
+    folder_attributes = {a["name"] for a in attributes if "folder" in a["scope"]}
+    assert {"fps", "frameStart", "frameEnd", "resolutionWidth", "description"} <= folder_attributes

@@ -21,11 +21,11 @@ import pytest
 from ayon_server.addons.installer import BackgroundInstaller
 from ayon_server.addons.store import DEPENDENCY_PACKAGES, INSTALLERS, get_package, list_addons
 from ayon_server.config import Settings
+from ayon_server.lib.embedded import free_port
 from ayon_server.maintenance.config import save_config
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "nothing_stored")
 

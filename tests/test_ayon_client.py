@@ -9,8 +9,7 @@ import asyncio
 import queue
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import ayon_api
 import pytest
@@ -19,28 +18,18 @@ from ayon_api.server_api import ServerAPI
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user
-from tests.test_websocket import server_process
+from tests.helpers.ayon_client import in_thread, logged_in
+from tests.helpers.server import server_process
+from tests.helpers.users import make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
 async def server_url(settings: Settings) -> AsyncIterator[str]:
     async with server_process(settings) as url:
         yield url
-
-
-async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-async def logged_in(server_url: str, runtime: Runtime, **flags: bool) -> tuple[ServerAPI, str]:
-    name = await make_user(runtime, password=PASSWORD, **flags)
-    api = ServerAPI(server_url)
-    await in_thread(api.login, name, PASSWORD)
-    return api, name
 
 
 async def service_api(server_url: str, runtime: Runtime) -> tuple[str, str]:
@@ -182,11 +171,7 @@ async def test_the_client_event_hub_receives_events_over_the_websocket(
     hub = api.get_event_hub()
     hub.add_callback("test.hub.*", on_event)
     try:
-        for _ in range(200):  # the hub connects in its own thread
-            if hub.is_connected():
-                break
-            await asyncio.sleep(0.05)
-        assert hub.is_connected()
+        await wait_until(hub.is_connected, what="the hub to connect (in its own thread)")
         await in_thread(api.dispatch_event, "test.other")
         event_id = (await in_thread(api.dispatch_event, "test.hub.hello", summary={"x": 1})).data[
             "id"

@@ -14,8 +14,8 @@ from ayon_api.server_api import ServerAPI
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.test_ayon_client import in_thread, logged_in
-from tests.test_websocket import server_process
+from tests.helpers.ayon_client import in_thread, logged_in
+from tests.helpers.server import server_process
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@ against a real server process."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ayon_api.exceptions import HTTPRequestError
@@ -18,10 +16,9 @@ from requests import HTTPError
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user
-from tests.test_websocket import server_process
+from tests.helpers.ayon_client import in_thread, logged_in
+from tests.helpers.server import server_process
 
-PASSWORD = "correct horse battery"
 # Uploads raise requests' HTTPError, the other calls the client's own; both carry the response.
 REFUSED = (HTTPError, HTTPRequestError)
 PACKAGE = os.urandom(3 * 1024 * 1024 + 123)  # more than one 1 MiB chunk, not a multiple of it
@@ -47,20 +44,10 @@ async def admin(server_url: str, settings: Settings) -> AsyncIterator[ServerAPI]
     """One admin session for the module (logging in costs a password hash)."""
     own = Runtime.create(settings)
     try:
-        yield await logged_in(server_url, own, isAdmin=True)
+        api, _ = await logged_in(server_url, own, isAdmin=True)
+        yield api
     finally:
         await own.close()
-
-
-async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-async def logged_in(server_url: str, runtime: Runtime, **flags: bool) -> ServerAPI:
-    name = await make_user(runtime, password=PASSWORD, **flags)
-    api = ServerAPI(server_url)
-    await in_thread(api.login, name, PASSWORD)
-    return api
 
 
 async def large_objects(runtime: Runtime) -> int:
@@ -157,7 +144,7 @@ async def test_bundle_rules_refuse_what_ayon_refuses(
     mine = next(b for b in (await in_thread(admin.get_bundles))["bundles"] if b["name"] == "mine")
     assert (mine["isDev"], mine["addons"]) == (True, {"core": None})
 
-    artist = await logged_in(server_url, runtime)
+    artist, _ = await logged_in(server_url, runtime)
     assert [b["name"] for b in (await in_thread(artist.get_bundles))["bundles"]] == [
         "prod",
         "mine",
@@ -198,7 +185,7 @@ async def test_a_dependency_package_is_declared_uploaded_downloaded_updated_and_
     await in_thread(admin.upload_dependency_package, str(source), "deps-linux.zip")
     assert await large_objects(runtime) == objects_before + 1
 
-    artist = await logged_in(server_url, runtime)
+    artist, _ = await logged_in(server_url, runtime)
     [listed] = (await in_thread(artist.get_dependency_packages))["packages"]
     assert listed["sources"] == [{"type": "server", "filename": "deps-linux.zip"}]
     assert (listed["size"], listed["pythonModules"], listed["sourceAddons"]) == (
@@ -362,7 +349,7 @@ async def test_bad_package_uploads_are_refused_and_store_nothing(
         )
         assert response.status_code == 400, bad
 
-    artist = await logged_in(server_url, runtime)
+    artist, _ = await logged_in(server_url, runtime)
     with pytest.raises(REFUSED) as refused:
         await in_thread(artist.upload_dependency_package, str(source), "deps.zip")
     assert refused.value.response.status_code == 403

@@ -17,7 +17,8 @@ from ayon_server.api.app import create_app
 from ayon_server.lib.embedded import EmbeddedServiceError, EmbeddedServices, answers
 from ayon_server.lib.postgres import with_database
 from setup.__main__ import run_setup
-from tests.conftest import PYTHON, REPO_ROOT, RUN_ID, make_settings, serving
+from tests.helpers.server import serving
+from tests.helpers.settings import PYTHON, REPO_ROOT, RUN_ID, make_settings
 
 
 @pytest.fixture

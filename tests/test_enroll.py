@@ -16,7 +16,8 @@ from ayon_server.events.enroll import RESTART_DESCRIPTION, job_hash
 from ayon_server.events.filter import QueryFilter, build_filter
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user, server_app, serving
+from tests.helpers.server import server_app, serving
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

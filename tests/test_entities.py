@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,52 +15,13 @@ from ayon_server.entities import store
 from ayon_server.entities.models import POST_MODELS
 from ayon_server.entities.registry import ENTITY_TYPES
 from ayon_server.projects.changes import Actor
-from ayon_server.projects.names import quoted_schema
 from ayon_server.projects.store import load_project_ref
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
-from tests.test_projects import (
-    create_project,
-    dropping_new_projects,
-    project_events,
-    published_topics,
-    subscribe_events,
-)
+from tests.helpers.events import project_events, published_topics, subscribe_events
+from tests.helpers.projects import Project, count, create, hierarchy
+from tests.helpers.users import login, make_user
 
 THUMBNAIL_TYPES = {"folder", "task", "version", "workfile"}
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
-
-
-@dataclass
-class Project:
-    name: str
-    headers: dict[str, str]  # a manager's
-    user: str  # that manager's name
-
-
-async def new_project(client: httpx.AsyncClient, runtime: Runtime) -> Project:
-    """A fresh project and a manager who works in it."""
-    user = await make_user(runtime, isManager=True)
-    headers = await login(client, user)
-    return Project(await create_project(client, headers), headers, user)
-
-
-@pytest.fixture
-async def project(client: httpx.AsyncClient, runtime: Runtime) -> Project:
-    return await new_project(client, runtime)
-
-
-async def create(client: httpx.AsyncClient, project: Project, entity_type: str, **body: Any) -> str:
-    response = await client.post(
-        f"/api/projects/{project.name}/{entity_type}s", json=body, headers=project.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
 
 
 async def read(
@@ -72,10 +32,6 @@ async def read(
     )
 
 
-async def count(runtime: Runtime, project: Project, table: str) -> int:
-    return await runtime.db.fetchval(f"SELECT count(*) FROM {quoted_schema(project.name)}.{table}")
-
-
 async def entity_events(runtime: Runtime, project: Project, entity_id: str) -> list[dict[str, Any]]:
     rows = await runtime.db.fetch(
         "SELECT topic, user_name, summary, payload FROM public.events "
@@ -84,28 +40,6 @@ async def entity_events(runtime: Runtime, project: Project, entity_id: str) -> l
         entity_id,
     )
     return [dict(row) for row in rows]
-
-
-async def hierarchy(client: httpx.AsyncClient, project: Project) -> dict[str, str]:
-    """One entity of each type, each under the previous: their ids by type."""
-    ids: dict[str, str] = {}
-    ids["folder"] = await create(client, project, "folder", name="assets", folderType="Asset")
-    ids["task"] = await create(
-        client, project, "task", name="modeling", taskType="Modeling", folderId=ids["folder"]
-    )
-    ids["product"] = await create(
-        client, project, "product", name="modelMain", productType="model", folderId=ids["folder"]
-    )
-    ids["version"] = await create(
-        client, project, "version", version=1, productId=ids["product"], taskId=ids["task"]
-    )
-    ids["representation"] = await create(
-        client, project, "representation", name="abc", versionId=ids["version"]
-    )
-    ids["workfile"] = await create(
-        client, project, "workfile", path="/work/assets/modeling_v001.ma", taskId=ids["task"]
-    )
-    return ids
 
 
 # For each type: (body of a new entity under `ids`, its parent reference key, its expected path).

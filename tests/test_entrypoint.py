@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
 
 from ayon_server.config import Settings
 from entrypoint import UsageError, read_roles
-from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env, wait_for_http
+from tests.helpers.server import free_port
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
+from tests.helpers.waiting import wait_for_http, wait_until
 
 ROLE_VARS = ("AYON_RUN_SETUP", "AYON_RUN_SERVER", "AYON_RUN_MAINTENANCE")
 
@@ -146,11 +149,15 @@ async def test_server_roles_serve_http_and_stop_gracefully_on_sigterm(
 
 @pytest.mark.parametrize("setup", [False, True], ids=["maintenance", "setup+maintenance"])
 async def test_maintenance_without_server_runs_the_scheduler_until_sigterm(
-    settings: Settings, setup: bool
+    settings: Settings, setup: bool, tmp_path: Path
 ) -> None:
-    process = await start(settings, **roles_env(setup, False, True))
+    heartbeat = tmp_path / "alive"
+    process = await start(
+        settings, AYON_MAINTENANCE_HEARTBEAT_FILE=str(heartbeat), **roles_env(setup, False, True)
+    )
     try:
-        await asyncio.sleep(4)
+        # The heartbeat file appears once the scheduler runs.
+        await wait_until(lambda: heartbeat.exists() or process.proc.returncode is not None)
         assert process.proc.returncode is None, "the scheduler process should keep running"
         await assert_not_listening(process.url)
         code, out = await process.terminate()

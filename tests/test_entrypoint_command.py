@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ayon_server.config import Settings
 from maintenance.tasks import TASK_NAMES
-from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
 
 
 async def run_entrypoint(settings: Settings, *args: str, **env: str) -> tuple[int, str, str]:

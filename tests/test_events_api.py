@@ -13,7 +13,8 @@ import pytest
 from ayon_server.config import Settings
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, server_app, serving
+from tests.helpers.server import free_port, server_app, serving
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -6,12 +6,7 @@ import httpx
 
 from ayon_server.lib.postgres import Postgres
 from ayon_server.projects.names import project_schema
-from tests import test_entities
-from tests.test_entities import Project, create
-
-# Reused fixtures: a fresh project with a manager; projects dropped after each test.
-project = test_entities.project
-_projects_are_dropped_after_each_test = test_entities._projects_are_dropped_after_each_test
+from tests.helpers.projects import Project, create
 
 NESTED = """query Q($p: String!, $first: Int, $after: String) {
   project(name: $p) { folders(first: $first, after: $after) {
@@ -57,25 +52,17 @@ async def test_nested_folders_and_tasks_page_without_duplicates(
 
 
 async def test_nested_query_statement_count_does_not_grow_with_rows(
-    client: httpx.AsyncClient, project: Project, monkeypatch
+    client: httpx.AsyncClient, project: Project
 ) -> None:
-    statements: list[str] = []
-    original = Postgres.fetch
-
-    async def counting(self, query, *args):
-        statements.append(query)
-        return await original(self, query, *args)
-
-    monkeypatch.setattr(Postgres, "fetch", counting)
     counts = []
     for batch in range(2):
         for i in range(3 * (batch + 1)):
             fid = await create(client, project, "folder", name=f"b{batch}x{i}", folderType="Asset")
             await create(client, project, "task", name="a", taskType="Generic", folderId=fid)
-        statements.clear()
-        await gql(client, project, NESTED, p=project.name)
-        counts.append(len([s for s in statements if "folders" in s or "tasks" in s]))
-    assert counts[0] == counts[1] == 2
+        body = await gql(client, project, NESTED, p=project.name)
+        counts.append(body["extensions"]["sqlStatements"])
+    # the project, then one statement per connection level: folders, their tasks
+    assert counts[0] == counts[1] == 3
 
 
 async def test_bad_queries_are_graphql_errors(client: httpx.AsyncClient, project: Project) -> None:
@@ -84,7 +71,7 @@ async def test_bad_queries_are_graphql_errors(client: httpx.AsyncClient, project
     body = await gql(client, project, NESTED, p="no_such_project")
     assert body["errors"] and body["data"] is None
     body = await gql(client, project, NESTED, p=project.name, after="zz")
-    assert "32 hex" in body["errors"][0]["message"]
+    assert "Invalid cursor" in body["errors"][0]["message"]
 
 
 async def test_a_database_failure_is_told_without_its_sql_text(
@@ -101,3 +88,32 @@ async def test_a_database_failure_is_told_without_its_sql_text(
     messages = [e["message"] for e in body["errors"]]
     assert messages and all("Internal error" in m for m in messages)
     assert not any("tasks" in m or "relation" in m for m in messages)
+
+
+EVENTS = """query E($p: [String!], $first: Int, $after: String, $last: Int, $before: String) {
+  events(projects: $p, topics: ["entity.folder.created"], first: $first, after: $after,
+         last: $last, before: $before) {
+    edges { node { id createdAt } } pageInfo { hasNextPage hasPreviousPage endCursor } } }"""
+
+
+async def test_events_page_oldest_first_with_first_and_newest_first_with_last(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    for i in range(5):
+        await create(client, project, "folder", name=f"e{i}", folderType="Asset")
+
+    async def walk(**page: int) -> list[str]:
+        seen, cursor = [], None
+        key, more = ("before", "hasPreviousPage") if "last" in page else ("after", "hasNextPage")
+        while True:
+            body = await gql(client, project, EVENTS, p=[project.name], **page, **{key: cursor})
+            conn = body["data"]["events"]
+            seen += [edge["node"]["createdAt"] + edge["node"]["id"] for edge in conn["edges"]]
+            if not conn["pageInfo"][more]:
+                return seen
+            cursor = conn["pageInfo"]["endCursor"]
+
+    oldest_first = await walk(first=2)
+    newest_first = await walk(last=2)
+    assert len(oldest_first) == 5 == len(set(oldest_first))
+    assert oldest_first == sorted(oldest_first) and newest_first == oldest_first[::-1]

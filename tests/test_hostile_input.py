@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from ayon_server.config import Settings
-from tests.conftest import free_port, server_app, serving, wait_for_http
-from tests.test_api_server import server_process
+from tests.helpers.server import entrypoint_process, free_port, server_app, serving
+from tests.helpers.waiting import wait_for_http
 
 BAD_JSON_BODIES = [
     pytest.param(b'{"name": "a\\u0000b", "password": "x"}', id="nul"),
@@ -73,7 +73,7 @@ async def test_forged_x_forwarded_for_does_not_dodge_the_login_lockout(
     settings: Settings,
 ) -> None:
     port = free_port()
-    async with server_process(settings, port):
+    async with entrypoint_process(settings, port):
         base = f"http://127.0.0.1:{port}"
         await wait_for_http(f"{base}/api/ready")
         async with httpx.AsyncClient(base_url=base) as client:

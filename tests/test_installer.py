@@ -36,7 +36,7 @@ from ayon_server.lib.safe_zip import ZipLimits
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.replicas.store import heartbeat
 from ayon_server.runtime import Runtime
-from tests.maintenance_helpers import wait_until
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("nothing_stored")
 
@@ -384,8 +384,8 @@ async def test_a_notification_makes_a_running_installer_reconcile_at_once(
     installer = BackgroundInstaller(replica_runtime, replica, interval=3600)
     installer.start()
     try:
-        await wait_until(lambda: _true(installer.subscribed.is_set()), what="the subscription")
-        await wait_until(lambda: _true(installer.passes >= 1), what="the first reconcile")
+        await wait_until(installer.subscribed.is_set, what="the subscription")
+        await wait_until(lambda: installer.passes >= 1, what="the first reconcile")
         await store_package(runtime, INSTALLERS, "AYON-1.0.0.exe", b"exe")
         await notify_packages_changed(runtime.redis)
 
@@ -396,10 +396,6 @@ async def test_a_notification_makes_a_running_installer_reconcile_at_once(
     finally:
         await installer.stop(5)
     assert installer.health()["installed"] == 1
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_leftovers_of_an_interrupted_install_are_cleared_at_start(

@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
-import tempfile
 import zipfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +21,10 @@ from ayon_api.server_api import ServerAPI
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import PYTHON, REPO_ROOT, free_port, make_user, subprocess_env, wait_for_http
-from tests.maintenance_helpers import wait_until
+from tests.helpers.ayon_client import in_thread, logged_in
+from tests.helpers.server import server_process
+from tests.helpers.waiting import wait_until
 
-PASSWORD = "correct horse battery"
 CLIENT_ZIP = os.urandom(400_000)
 PACKAGE = os.urandom(200_000)
 
@@ -43,50 +40,16 @@ async def nothing_stored(runtime: Runtime) -> None:
     await runtime.db.execute("DELETE FROM public.replicas")
 
 
-@asynccontextmanager
-async def replica(settings: Settings, root: Path) -> AsyncIterator[str]:
-    """`python entrypoint.py` (server role only) with its own addons and storage directories
-    under `root`; its base URL."""
-    port = free_port()
-    env = subprocess_env(
-        settings,
-        AYON_RUN_SETUP="false",
-        AYON_RUN_MAINTENANCE="false",
-        AYON_HTTP_LISTEN_ADDRESS="127.0.0.1",
-        AYON_HTTP_LISTEN_PORT=str(port),
-        AYON_SHUTDOWN_TIMEOUT="5",
-        AYON_ADDONS_DIR=str(root / "addons"),
-        AYON_STORAGE_DIR=str(root / "storage"),
+def replica(settings: Settings, root: Path) -> AbstractAsyncContextManager[str]:
+    """A server process (server role only) with its own addons and storage directories under
+    `root`; its base URL."""
+    return server_process(
+        settings, AYON_ADDONS_DIR=str(root / "addons"), AYON_STORAGE_DIR=str(root / "storage")
     )
-    with tempfile.TemporaryFile() as output:
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON, "entrypoint.py", cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            await wait_for_http(f"http://127.0.0.1:{port}/api/health")
-            yield f"http://127.0.0.1:{port}"
-        except BaseException:
-            output.seek(0)
-            print(output.read().decode(errors="replace")[-5000:])
-            raise
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-
-
-async def in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 async def admin_client(url: str, runtime: Runtime) -> ServerAPI:
-    name = await make_user(runtime, password=PASSWORD, isAdmin=True)
-    api = ServerAPI(url)
-    await in_thread(api.login, name, PASSWORD)
+    api, _ = await logged_in(url, runtime, isAdmin=True)
     return api
 
 

@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.settings import REPO_ROOT
 
 K8S = REPO_ROOT / "deploy" / "kubernetes"
 KUSTOMIZATIONS = {

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
-from tests.test_entities import Project, create, hierarchy, new_project
-from tests.test_projects import dropping_new_projects, project_events
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
-
-
-@pytest.fixture
-async def project(client: httpx.AsyncClient, runtime: Runtime) -> Project:
-    return await new_project(client, runtime)
+from tests.helpers.events import project_events
+from tests.helpers.projects import Project, create, hierarchy
+from tests.helpers.users import login, make_user
 
 
 def url(project: Project, path: str) -> str:

@@ -25,7 +25,8 @@ from ayon_server.config import Settings
 from ayon_server.logs.queue_handler import LogEntry, LogQueue, LogQueueHandler, writing_logs
 from ayon_server.logs.store import APPLICATION_NAME
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port
+from tests.helpers.server import free_port
+from tests.helpers.waiting import wait_until
 
 T = TypeVar("T")
 COLLECTOR_MODULE = "ayon_server.background.log_collector"
@@ -43,15 +44,6 @@ async def eventually(
             return value
         if loop.time() > deadline:
             raise AssertionError(f"condition not met in time; last value: {value!r:.300}")
-        await asyncio.sleep(0.02)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
 
 
@@ -270,10 +262,11 @@ async def test_stop_writes_every_queued_record_before_it_returns(
 ) -> None:
     collector = LogCollector(runtime, batch_size=1000, max_delay=3600)
     collector.start()
+    await wait_until(lambda: collector.state == "running")  # waiting for its first record
     for number in range(300):
         logger.warning("queued %d", number)
-    await asyncio.sleep(0.05)
-    assert collector.metrics()["written_total"] == 0  # still waiting for a full batch
+    metrics = collector.metrics()
+    assert (metrics["queue_depth"], metrics["written_total"]) == (300, 0)
 
     await collector.stop(10.0)
 

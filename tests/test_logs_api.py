@@ -6,7 +6,6 @@ log collector writes meanwhile never show up in the assertions.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ import httpx
 import pytest
 
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 RECORD_KEYS = {"id", "createdAt", "level", "message", "module", "user", "project", "context"}
 
@@ -192,11 +192,9 @@ async def test_a_record_the_server_logs_can_be_read_back_through_the_api(
     marker = f"served-{secrets.token_hex(4)}"
     logging.getLogger("tests.api.end_to_end").warning("%s reached the database", marker)
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while not (found := await messages(client, admin, search=marker)):
-        assert loop.time() < deadline, "the record never reached GET /api/logs"
-        await asyncio.sleep(0.05)
+    found = await wait_until(
+        lambda: messages(client, admin, search=marker), what="the record to reach GET /api/logs"
+    )
     assert found == [f"{marker} reached the database"]
 
 

@@ -7,7 +7,6 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,19 +16,13 @@ import pytest
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from tests.conftest import login, make_user
-from tests.test_projects import create_project, dropping_new_projects
+from tests.helpers.projects import create_project
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 OLD = timedelta(days=11)  # past the default activityGraceDays (10)
 OLD_FILE = timedelta(hours=25)  # past the default fileGraceHours (24)
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
 
 
 @pytest.fixture

@@ -14,14 +14,10 @@ from ayon_server.maintenance.config import save_config
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.conftest import login, make_user, server_app, serving
-from tests.maintenance_helpers import (
-    add_event,
-    lock_held_elsewhere,
-    maintenance_events,
-    only_tasks,
-    wait_until,
-)
+from tests.helpers.maintenance import add_event, lock_held_elsewhere, maintenance_events, only_tasks
+from tests.helpers.server import server_app, serving
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 ADMIN_ENDPOINTS = [
     ("GET", "/api/maintenance", None),

@@ -15,7 +15,7 @@ from ayon_server.maintenance.lock import is_running
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
 from maintenance.tasks import TASKS
-from tests.maintenance_helpers import (
+from tests.helpers.maintenance import (
     add_old_logs,
     count_logs,
     delete_trigger,
@@ -26,8 +26,8 @@ from tests.maintenance_helpers import (
     only_tasks,
     run_cli,
     start_cli,
-    wait_until,
 )
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -24,8 +24,7 @@ from ayon_server.maintenance.lock import is_running
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.conftest import free_port, login, make_user, server_app, serving
-from tests.maintenance_helpers import (
+from tests.helpers.maintenance import (
     add_old_logs,
     count_logs,
     cron_at,
@@ -34,8 +33,10 @@ from tests.maintenance_helpers import (
     maintenance_events,
     only_tasks,
     start_cli,
-    wait_until,
 )
+from tests.helpers.server import free_port, server_app, serving
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

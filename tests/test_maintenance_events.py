@@ -14,7 +14,8 @@ from ayon_server.maintenance.config import save_config
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.maintenance_helpers import add_event, existing_events, wait_until
+from tests.helpers.maintenance import add_event, existing_events
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

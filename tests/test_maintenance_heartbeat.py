@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from ayon_server.config import Settings
-from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
-from tests.maintenance_helpers import wait_until
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
+from tests.helpers.waiting import wait_until
 
 SCHEDULER_ONLY = {"AYON_RUN_SETUP": "false", "AYON_RUN_SERVER": "false"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +14,7 @@ from ayon_server.maintenance.config import save_config
 from ayon_server.projects.names import quoted_schema
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.test_entities import Project, create, hierarchy, new_project
-from tests.test_projects import dropping_new_projects
+from tests.helpers.projects import Project, create, hierarchy, new_project
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -24,12 +22,6 @@ TYPES = list(ENTITY_TYPES)
 # One kept link type per entity type as input, each to the next type as output, so every
 # entity table is checked on both ends.
 KEPT_TYPES = [f"keep|{t}|{TYPES[(i + 1) % len(TYPES)]}" for i, t in enumerate(TYPES)]
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
 
 
 @dataclass

@@ -13,9 +13,10 @@ from ayon_server.maintenance.config import save_config
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.conftest import REPO_ROOT, server_app, serving
-from tests.maintenance_helpers import add_old_logs
-from tests.test_metrics import names, scrape, value
+from tests.helpers.maintenance import add_old_logs
+from tests.helpers.metrics import names, scrape, value
+from tests.helpers.server import server_app, serving
+from tests.helpers.settings import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -16,7 +16,7 @@ from ayon_server.maintenance.runs import MAINTENANCE_TOPIC, last_run, list_runs
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, RunResult
 from maintenance.tasks import TASKS
-from tests.maintenance_helpers import (
+from tests.helpers.maintenance import (
     add_event,
     add_old_logs,
     count_logs,
@@ -24,8 +24,8 @@ from tests.maintenance_helpers import (
     lock_held_elsewhere,
     maintenance_events,
     only_tasks,
-    wait_until,
 )
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -16,7 +15,7 @@ from ayon_server.maintenance.lock import is_running
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.scheduler import MaintenanceScheduler
-from tests.maintenance_helpers import (
+from tests.helpers.maintenance import (
     add_event,
     add_old_logs,
     count_logs,
@@ -27,8 +26,8 @@ from tests.maintenance_helpers import (
     maintenance_events,
     only_tasks,
     start_cli,
-    wait_until,
 )
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -141,8 +140,12 @@ async def test_a_run_missed_within_the_grace_period_runs_once_at_start(
     "situation", ["the run already happened", "the fire is older than the grace period"]
 )
 async def test_no_catch_up_run_when_none_was_missed(
-    runtime: Runtime, scheduler: MaintenanceScheduler, situation: str
+    runtime: Runtime,
+    scheduler: MaintenanceScheduler,
+    situation: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="maintenance.scheduler")
     if situation == "the run already happened":
         await add_event(runtime, topic=MAINTENANCE_TOPIC, summary={"dryRun": False})
         fired = now() - timedelta(minutes=10)
@@ -151,9 +154,13 @@ async def test_no_catch_up_run_when_none_was_missed(
     await save_config(runtime, {"schedule": cron_at(fired), "tasks": only_tasks("clean_events")})
     before = len(await maintenance_events(runtime.db))
 
+    # start() reads the configuration and decides on a catch-up run before it returns; stop()
+    # waits for a run it launched, so that run's event would be there.
     await scheduler.start()
-    await asyncio.sleep(1)
+    await scheduler.stop()
 
+    assert "maintenance scheduled" in caplog.text
+    assert "did not happen" not in caplog.text
     assert len(await maintenance_events(runtime.db)) == before
 
 

@@ -24,8 +24,10 @@ from maintenance.runner import MaintenanceRunner
 from maintenance.service import MaintenanceProcedure
 from maintenance.tasks import TASKS
 from maintenance.tasks.base import MaintenanceTask, TaskContext
-from tests.conftest import login, make_user, serving
-from tests.maintenance_helpers import cron_at, maintenance_events, only_tasks, wait_until
+from tests.helpers.maintenance import cron_at, maintenance_events, only_tasks
+from tests.helpers.server import serving
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -24,7 +24,8 @@ from ayon_server.runtime import Runtime
 from ayon_server.snapshots import contents
 from ayon_server.snapshots.contents import storage_bytes
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from tests.conftest import free_port, make_user
+from tests.helpers.server import free_port
+from tests.helpers.users import make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

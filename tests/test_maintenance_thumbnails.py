@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,20 +16,13 @@ from ayon_server.projects.names import quoted_schema
 from ayon_server.projects.store import project_names
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
-from tests.test_entities import hierarchy, new_project
-from tests.test_projects import dropping_new_projects
+from tests.helpers.projects import hierarchy, new_project
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 THUMBNAIL_TYPES = ("folder", "task", "version", "workfile")
 OLD = 48  # hours: past the default grace period of 24
 RECENT = 2
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
 
 
 async def add_thumbnail(runtime: Runtime, project: str, *, age_hours: float, size: int) -> str:

@@ -7,7 +7,7 @@ import pytest
 from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from tests.maintenance_helpers import wait_until
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

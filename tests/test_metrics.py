@@ -7,41 +7,20 @@ real BackgroundWorker subclasses.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ayon_server.config import Settings
 from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.prometheus import ServerMetrics
 from ayon_server.runtime import Runtime
-from tests.conftest import free_port, login, make_user, server_app, serving
-
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of an exposition, by (name, labels)."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    return samples(text).get((name, frozenset(labels.items())))
-
-
-def names(text: str) -> set[str]:
-    return {name for name, _ in samples(text)}
-
-
-async def scrape(client: httpx.AsyncClient) -> str:
-    response = await client.get("/metrics")
-    assert response.status_code == 200, response.text
-    return response.text
+from tests.helpers.metrics import names, scrape, value
+from tests.helpers.server import free_port, server_app, serving
+from tests.helpers.users import login, make_user
 
 
 async def test_metrics_answer_in_prometheus_text_format_without_credentials(
@@ -102,8 +81,13 @@ async def test_every_app_has_its_own_registry(settings: Settings) -> None:
 async def test_maintenance_metrics_reflect_the_latest_maintenance_event(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
-    await runtime.events.dispatch(MAINTENANCE_TOPIC, status="finished", summary={"tasks": []})
-    await asyncio.sleep(0.01)  # created_at orders the runs
+    earlier_id = await runtime.events.dispatch(
+        MAINTENANCE_TOPIC, status="finished", summary={"tasks": []}
+    )
+    await runtime.db.execute(  # created_at orders the runs
+        "UPDATE public.events SET created_at = created_at - interval '1 hour' WHERE id = $1",
+        uuid.UUID(earlier_id),
+    )
     latest_id = await runtime.events.dispatch(
         MAINTENANCE_TOPIC,
         status="failed",

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
+from tests.helpers.users import login, make_user
 
 EVENT = "0" * 32
 # (method, path, json body): the endpoints only administrators may use.

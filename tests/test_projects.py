@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio.client import PubSub
 
 from ayon_server.projects.names import project_schema
 from ayon_server.runtime import Runtime
-from tests.conftest import login, make_user
+from tests.helpers.events import project_events, published_topics, subscribe_events
+from tests.helpers.projects import create_project, unique_name
+from tests.helpers.users import login, make_user
 
 PROJECT_TABLES = {
     "folders",
@@ -74,43 +71,8 @@ PROJECT_MODEL_KEYS = {
 }
 
 
-@asynccontextmanager
-async def dropping_new_projects(runtime: Runtime) -> AsyncIterator[None]:
-    """Drop the projects created inside, so later tests see a database without them."""
-    before = {row["name"] for row in await runtime.db.fetch("SELECT name FROM public.projects")}
-    try:
-        yield
-    finally:
-        for row in await runtime.db.fetch("SELECT name FROM public.projects"):
-            if row["name"] not in before:
-                async with runtime.db.transaction() as conn:
-                    await conn.execute("DELETE FROM public.projects WHERE name = $1", row["name"])
-                    await conn.fetchval("SELECT public.drop_project_schema($1)", row["name"])
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
-
-
-def unique_name(prefix: str = "prj") -> str:
-    return f"{prefix}_{secrets.token_hex(4)}"
-
-
 async def manager_headers(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
     return await login(client, await make_user(runtime, isManager=True))
-
-
-async def create_project(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str | None = None, **body: Any
-) -> str:
-    """A new project (built-in anatomy unless the body says otherwise); its name."""
-    name = name or unique_name()
-    body = {"name": name, "code": name[:10] + secrets.token_hex(2), **body}
-    response = await client.post("/api/projects", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return name
 
 
 async def schema_tables(runtime: Runtime, name: str) -> set[str]:
@@ -119,36 +81,6 @@ async def schema_tables(runtime: Runtime, name: str) -> set[str]:
         project_schema(name),
     )
     return {row["table_name"] for row in rows}
-
-
-async def project_events(runtime: Runtime, topic: str, project: str) -> list[dict[str, Any]]:
-    rows = await runtime.db.fetch(
-        "SELECT topic, user_name, summary, payload FROM public.events "
-        "WHERE topic = $1 AND project_name = $2 ORDER BY created_at",
-        topic,
-        project,
-    )
-    return [dict(row) for row in rows]
-
-
-async def subscribe_events(runtime: Runtime) -> PubSub:
-    pubsub = runtime.redis.pubsub()
-    await runtime.redis.subscribe(pubsub, "events")
-    return pubsub
-
-
-async def published_topics(pubsub: PubSub, until: str) -> list[dict[str, Any]]:
-    """Messages on the events channel up to and including the first with topic `until`."""
-    messages: list[dict[str, Any]] = []
-    async with asyncio.timeout(10):
-        while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is None:
-                continue
-            messages.append(json.loads(message["data"]))
-            if messages[-1]["topic"] == until:
-                await pubsub.aclose()
-                return messages
 
 
 async def test_a_manager_creates_a_project_with_its_schema_and_the_builtin_anatomy(

@@ -16,8 +16,9 @@ from ayon_server.config import Settings
 from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, TaskOutcome
-from tests.conftest import login, make_user, server_app, serving
-from tests.maintenance_helpers import wait_until
+from tests.helpers.server import server_app, serving
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "no_replicas")
 

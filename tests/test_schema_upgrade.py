@@ -16,7 +16,7 @@ from ayon_server.runtime import Runtime
 from ayon_server.schema import load_migrations
 from setup import MIGRATIONS_DIR
 from setup.__main__ import run_setup
-from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
 
 LATEST = max(m.version for m in load_migrations(MIGRATIONS_DIR))
 FUTURE = [LATEST + 1, LATEST + 2]

@@ -13,7 +13,8 @@ from ayon_server.config import Settings
 from ayon_server.logs.partitions import ensure_partitions, list_partitions, partition_name
 from ayon_server.schema import load_migrations
 from setup import MIGRATIONS_DIR
-from tests.conftest import PYTHON, REPO_ROOT, free_port, subprocess_env
+from tests.helpers.server import free_port
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
 
 
 async def run_module(settings: Settings, *args: str, **env: str) -> tuple[int, str]:

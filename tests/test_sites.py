@@ -13,7 +13,7 @@ import pytest
 
 from ayon_server.runtime import Runtime
 from ayon_server.sites.headers import SITE_HEADERS
-from tests.conftest import login, make_user
+from tests.helpers.users import login, make_user
 
 
 def site_headers(

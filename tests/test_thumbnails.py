@@ -12,24 +12,12 @@ import pytest
 from ayon_server.projects.names import quoted_schema
 from ayon_server.runtime import Runtime
 from ayon_server.thumbnails.images import MAX_THUMBNAIL_BYTES, PLACEHOLDER_PNG
-from tests.conftest import login, make_user
-from tests.test_entities import Project, hierarchy, new_project
-from tests.test_projects import dropping_new_projects
+from tests.helpers.projects import Project, hierarchy
+from tests.helpers.users import login, make_user
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(3000)
 THUMBNAIL_TYPES = ("folder", "task", "version", "workfile")
-
-
-@pytest.fixture(autouse=True)
-async def _projects_are_dropped_after_each_test(runtime: Runtime) -> AsyncIterator[None]:
-    async with dropping_new_projects(runtime):
-        yield
-
-
-@pytest.fixture
-async def project(client: httpx.AsyncClient, runtime: Runtime) -> Project:
-    return await new_project(client, runtime)
 
 
 async def stored_thumbnails(runtime: Runtime, project: Project) -> set[str]:

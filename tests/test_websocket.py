@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,62 +24,13 @@ from ayon_server.api.routes import websocket as websocket_route
 from ayon_server.background.event_relay import EventRelay, RelayClient, websocket_message
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import (
-    PYTHON,
-    REPO_ROOT,
-    free_port,
-    login,
-    make_user,
-    server_app,
-    subprocess_env,
-    wait_for_http,
-)
+from tests.helpers.server import free_port, server_app, server_process
+from tests.helpers.users import login, make_user
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 HEARTBEAT = {"topic": "heartbeat"}
-
-
-@asynccontextmanager
-async def server_process(settings: Settings, **env: str) -> AsyncIterator[str]:
-    """`python entrypoint.py` serving on a free port (setup and maintenance off); its base URL.
-
-    Output goes to a file, not a pipe nobody reads, so a chatty server never blocks; it is
-    printed when the block fails.
-    """
-    port = free_port()
-    with tempfile.TemporaryFile() as output:
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON,
-            "entrypoint.py",
-            cwd=REPO_ROOT,
-            env=subprocess_env(
-                settings,
-                AYON_RUN_SETUP="false",
-                AYON_RUN_MAINTENANCE="false",
-                AYON_HTTP_LISTEN_ADDRESS="127.0.0.1",
-                AYON_HTTP_LISTEN_PORT=str(port),
-                AYON_SHUTDOWN_TIMEOUT="5",
-                **env,
-            ),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await wait_for_http(f"http://127.0.0.1:{port}/api/health")
-            yield f"http://127.0.0.1:{port}"
-        except BaseException:
-            output.seek(0)
-            print(output.read().decode(errors="replace")[-5000:])
-            raise
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
 
 
 @asynccontextmanager
@@ -332,11 +281,8 @@ async def test_disconnected_clients_are_unregistered(
     async with websocket(base_url) as ws:
         await authenticate(ws, token, ["test"])
         assert len(relay.clients) == 1
-    for _ in range(500):  # the server notices the close on its own schedule
-        if not relay.clients:
-            break
-        await asyncio.sleep(0.02)
-    assert relay.clients == set()
+    # The server notices the close on its own schedule.
+    await wait_until(lambda: not relay.clients, what="the client to be unregistered")
 
 
 async def test_every_replica_relays_every_change_over_one_redis_subscription_each(

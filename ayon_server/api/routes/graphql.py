@@ -27,15 +27,18 @@ class GraphQLRequest(BaseModel):
 
 @router.post("/graphql")
 async def graphql(body: GraphQLRequest, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    context = Context(db=runtime.db, user=caller.user)
     result = await schema.execute(
         body.query,
         variable_values=body.variables,
         operation_name=body.operationName,
-        context_value=Context(db=runtime.db, user_name=caller.name),
+        context_value=context,
     )
     payload: dict[str, Any] = {"data": result.data}
     if result.errors:
         payload["errors"] = [_wire_error(e) for e in result.errors]
+    # How many SQL statements the query cost: one per connection and nesting level.
+    payload["extensions"] = {"sqlStatements": context.statements}
     return payload
 
 

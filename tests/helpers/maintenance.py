@@ -1,10 +1,10 @@
-"""Shared set-up for the maintenance tests: real rows, real locks, real subprocesses."""
+"""Set-up the maintenance tests share: real rows, real locks, real `python -m maintenance` runs."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,21 +18,7 @@ from ayon_server.maintenance.catalog import TASK_NAMES
 from ayon_server.maintenance.lock import LOCK_KEY
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
-from tests.conftest import PYTHON, REPO_ROOT, subprocess_env
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = "condition"
-) -> Any:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+from tests.helpers.settings import PYTHON, REPO_ROOT, subprocess_env
 
 
 async def add_event(

@@ -1,0 +1,2 @@
+"""Helpers several test files share, one module per kind: waiting, projects, events, server,
+metrics, maintenance, ayon_client. Test modules import from here, never from each other."""
