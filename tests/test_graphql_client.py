@@ -23,7 +23,8 @@ from ayon_api.server_api import ServerAPI
 from ayon_server.config import Settings
 from ayon_server.projects.names import quoted_schema
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user, server_app
+from tests.helpers.server import server_app
+from tests.helpers.users import make_user
 
 PASSWORD = "correct horse battery"
 
