@@ -32,6 +32,7 @@ from ayon_server.addons.store import (
     save_addon,
 )
 from ayon_server.config import Settings
+from ayon_server.lib.embedded import free_port
 from ayon_server.lib.safe_zip import ZipLimits
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.replicas.store import heartbeat
@@ -418,3 +419,31 @@ async def test_leftovers_of_an_interrupted_install_are_cleared_at_start(
 
     assert files_under(addons) == ["myaddon"]
     assert recent.exists()
+
+
+async def test_without_redis_the_periodic_reconcile_still_installs(
+    runtime: Runtime, settings: Settings, tmp_path: Path
+) -> None:
+    closed_port = free_port()
+    offline = Runtime.create(
+        settings.model_copy(
+            update={
+                "redis_url": f"redis://127.0.0.1:{closed_port}/0",
+                "addons_dir": str(tmp_path / "addons"),
+                "storage_dir": str(tmp_path / "storage"),
+            }
+        )
+    )
+    installer = BackgroundInstaller(offline, ReplicaIdentity.new(), interval=0.2)
+    installer.start()
+    try:
+        await wait_until(lambda: installer.passes >= 1, what="the first reconcile")
+        await store_package(runtime, INSTALLERS, "AYON-2.0.0.exe", b"exe")
+        await notify_packages_changed(offline.redis)  # nobody hears it; it does not raise
+
+        target = tmp_path / "storage" / "installers" / "AYON-2.0.0.exe"
+        await wait_until(target.exists, timeout=10, what="the periodic install")
+    finally:
+        await installer.stop(5)
+        await offline.close()
+    assert not installer.subscribed.is_set()
