@@ -38,12 +38,13 @@ async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
 async def test_maintenance_endpoints_are_for_admins_only(
     client: httpx.AsyncClient, runtime: Runtime, method: str, path: str, body: dict | None
 ) -> None:
+    config_before = await runtime.db.fetch("SELECT * FROM public.config ORDER BY 1")
     anonymous = await client.request(method, path, json=body)
     assert anonymous.status_code == 401
     artist = await login(client, await make_user(runtime, isManager=True))
     forbidden = await client.request(method, path, json=body, headers=artist)
     assert forbidden.status_code == 403
-    assert await runtime.db.fetchval("SELECT count(*) FROM public.config") == 0
+    assert await runtime.db.fetch("SELECT * FROM public.config ORDER BY 1") == config_before
 
 
 async def test_state_lists_the_tasks_in_order_with_the_next_run(
