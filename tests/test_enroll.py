@@ -474,7 +474,7 @@ async def filter_rows(runtime: Runtime) -> dict[str, str]:
         ([], "and", "abc"),
     ],
 )
-async def test_query_filter_operators(
+async def test_each_query_filter_operator_selects_exactly_the_matching_events(
     runtime: Runtime,
     filter_rows: dict[str, str],
     conditions: list,

@@ -167,6 +167,6 @@ async def test_maintenance_without_server_runs_the_scheduler_until_sigterm(
     assert "Traceback" not in out
 
 
-def test_usage_error_is_raised_for_unknown_values() -> None:
+def test_an_unknown_role_value_is_a_usage_error_naming_the_variable() -> None:
     with pytest.raises(UsageError, match="AYON_RUN_SETUP"):
         read_roles({"AYON_RUN_SETUP": "2"})

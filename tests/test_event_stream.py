@@ -19,7 +19,9 @@ from tests.helpers.server import free_port
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 
-async def test_dispatch_update_get_round_trip(runtime: Runtime) -> None:
+async def test_a_dispatched_event_reads_back_whole_and_an_update_changes_only_what_it_names(
+    runtime: Runtime,
+) -> None:
     event_id = await runtime.events.dispatch(
         "test.topic",
         sender="tests",

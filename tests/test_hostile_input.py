@@ -42,7 +42,9 @@ async def test_nul_in_path_or_query_is_400(client: httpx.AsyncClient, url: str) 
     assert response.json()["code"] == 400
 
 
-async def test_a_json_body_over_the_limit_is_413(settings: Settings) -> None:
+async def test_a_json_body_over_the_limit_is_413_whether_declared_or_streamed(
+    settings: Settings,
+) -> None:
     limited = settings.model_copy(update={"max_json_bytes": 4096})
     async with serving(server_app(limited)) as client:
         big = b'{"name": "a", "password": "' + b"x" * 8000 + b'"}'

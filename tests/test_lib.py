@@ -87,7 +87,7 @@ def test_an_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
 
 
-def test_urls_are_redacted_and_retargeted() -> None:
+def test_a_url_shows_without_its_password_and_retargets_to_another_database() -> None:
     url = "postgres://ayon:secret@db:5432/ayon"
     assert redact(url) == "postgres://ayon:***@db:5432/ayon"
     assert with_database(url, "postgres") == "postgres://ayon:secret@db:5432/postgres"

@@ -268,7 +268,7 @@ async def test_a_link_needs_an_existing_link_type_matching_its_entities(
 
 
 @pytest.mark.parametrize("end", ["input", "output"])
-async def test_a_link_to_an_entity_that_does_not_exist_is_404(
+async def test_a_link_to_a_missing_entity_is_404_once_its_link_type_exists(
     client: httpx.AsyncClient, project: Project, end: str
 ) -> None:
     ids = await hierarchy(client, project)

@@ -10,7 +10,7 @@ from ayon_server.auth import passwords
 from ayon_server.config import ConfigError, load_settings
 
 
-async def test_verify_async_right_wrong_and_unknown_user() -> None:
+async def test_only_the_right_password_verifies_and_an_unknown_user_never_does() -> None:
     stored = await passwords.hash_password_async("secret")
     assert await passwords.verify_or_waste_time_async(stored, "secret")
     assert not await passwords.verify_or_waste_time_async(stored, "wrong")
@@ -33,7 +33,7 @@ async def test_event_loop_keeps_running_while_hashes_run() -> None:
     assert all(await burst)
 
 
-def test_pool_size_comes_from_the_setting(monkeypatch) -> None:
+def test_the_hashing_pool_size_comes_from_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("AYON_PASSWORD_HASH_WORKERS", "3")
     settings = load_settings()
     passwords.configure_hash_workers(settings.password_hash_workers)

@@ -23,7 +23,9 @@ def make_zip(path: Path, entries: list[tuple[str, bytes]], symlink: str | None =
     return path
 
 
-def test_good_archive_extracts_prefix_atomically(tmp_path: Path) -> None:
+def test_an_archive_extracts_only_what_is_under_the_prefix_and_leaves_no_staging_dir(
+    tmp_path: Path,
+) -> None:
     src = make_zip(
         tmp_path / "a.zip",
         [("manifest.json", b"{}"), ("addon/private/client.zip", b"abc"), ("addon/x/y.txt", b"y")],
@@ -59,14 +61,14 @@ def test_hostile_archives_are_refused_and_write_nothing(
     assert not (tmp_path.parent / "evil.txt").exists()
 
 
-def test_total_unpacked_size_limit(tmp_path: Path) -> None:
+def test_an_archive_over_the_unpacked_size_limit_is_400_and_writes_nothing(tmp_path: Path) -> None:
     src = make_zip(tmp_path / "big.zip", [("a", b"1" * 1000), ("b", b"2" * 1000)])
     with pytest.raises(BadRequestException, match="unpacked size"):
         extract(open_zip(src), tmp_path / "out", limits=ZipLimits(max_unpacked_bytes=1500))
     assert not (tmp_path / "out").exists()
 
 
-def test_not_a_zip_is_400(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_zip_is_400(tmp_path: Path) -> None:
     path = tmp_path / "junk.zip"
     path.write_bytes(b"not a zip at all")
     with pytest.raises(BadRequestException, match="not a valid zip"):

@@ -390,7 +390,7 @@ def test_websocket_messages_leave_out_the_payload_and_hash() -> None:
         ([], None, "anything", None, False),
     ],
 )
-def test_which_events_a_client_wants(
+def test_a_client_wants_its_topics_from_its_own_project_or_from_none(
     topics: list[str], project: str | None, topic: str, event_project: str | None, wanted: bool
 ) -> None:
     assert RelayClient("u", topics, project).wants(topic, event_project) is wanted
