@@ -18,7 +18,7 @@ from ayon_server.lib.workers import BackgroundWorker, WorkerGroup
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.prometheus import ServerMetrics
 from ayon_server.runtime import Runtime
-from tests.helpers.metrics import names, scrape, value
+from tests.helpers.prometheus import names, scrape, value
 from tests.helpers.server import free_port, server_app, serving
 from tests.helpers.users import login, make_user
 
@@ -78,7 +78,7 @@ async def test_every_app_has_its_own_registry(settings: Settings) -> None:
     assert value(second_text, "ayon_http_requests_total", **labels) is None
 
 
-async def test_maintenance_metrics_reflect_the_latest_maintenance_event(
+async def test_maintenance_gauges_reflect_the_latest_maintenance_event(
     runtime: Runtime, client: httpx.AsyncClient, clean_tables: None
 ) -> None:
     earlier_id = await runtime.events.dispatch(

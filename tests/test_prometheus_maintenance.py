@@ -14,7 +14,7 @@ from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
 from tests.helpers.maintenance import add_old_logs
-from tests.helpers.metrics import names, scrape, value
+from tests.helpers.prometheus import names, scrape, value
 from tests.helpers.server import server_app, serving
 from tests.helpers.settings import REPO_ROOT
 
