@@ -18,7 +18,7 @@ from strawberry.dataloader import DataLoader
 from ayon_server.auth.users import User
 from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.postgres import Postgres
-from ayon_server.projects.names import quoted_schema, validate_project_name
+from ayon_server.projects.names import validate_project_name
 from ayon_server.projects.store import ProjectRef, project_not_found
 
 
@@ -62,15 +62,5 @@ class Context:
             )
             if not rows:
                 raise project_not_found(name)
-            self.projects[name] = (project_ref(rows[0]), dict(rows[0]))
+            self.projects[name] = (ProjectRef.from_row(rows[0]), dict(rows[0]))
         return self.projects[name]
-
-
-def project_ref(row: Any) -> ProjectRef:
-    return ProjectRef(
-        name=row["name"],
-        schema=quoted_schema(row["name"]),
-        folder_types=row["folder_types"],
-        task_types=row["task_types"],
-        statuses=row["statuses"],
-    )

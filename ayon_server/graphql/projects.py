@@ -9,7 +9,7 @@ import strawberry
 
 from ayon_server.graphql.activities import ActivitiesConnection, resolve_activities
 from ayon_server.graphql.attrib import ATTRIB_TYPES, all_attrib_json, attrib_object, effective
-from ayon_server.graphql.context import Context, project_ref
+from ayon_server.graphql.context import Context
 from ayon_server.graphql.entities import (
     Filters,
     FolderNode,
@@ -541,7 +541,7 @@ async def resolve_projects(
     more = len(rows) > limit
     rows = rows[:limit]
     edges = [
-        ProjectEdge(node=project_node(r, project_ref(r)), cursor=encode_cursor(r["name"]))
+        ProjectEdge(node=project_node(r, ProjectRef.from_row(r)), cursor=encode_cursor(r["name"]))
         for r in rows
     ]
     return ProjectsConnection(

@@ -49,6 +49,17 @@ class ProjectRef:
     task_types: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def from_row(cls, row: asyncpg.Record | dict[str, Any]) -> ProjectRef:
+        """From a public.projects row holding at least name and the three anatomy lists."""
+        return cls(
+            name=row["name"],
+            schema=quoted_schema(row["name"]),
+            folder_types=row["folder_types"],
+            task_types=row["task_types"],
+            statuses=row["statuses"],
+        )
+
     def table(self, table: str) -> str:
         return f"{self.schema}.{table}"
 
@@ -79,13 +90,7 @@ async def load_project_ref(db: Executor, name: str, *, lock: bool = False) -> Pr
     )
     if row is None:
         raise project_not_found(name)
-    return ProjectRef(
-        name=row["name"],
-        schema=quoted_schema(row["name"]),
-        folder_types=row["folder_types"],
-        task_types=row["task_types"],
-        statuses=row["statuses"],
-    )
+    return ProjectRef.from_row(row)
 
 
 async def project_names(db: Executor) -> list[str]:
