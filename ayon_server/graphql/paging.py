@@ -7,9 +7,6 @@ time); a cursor we did not issue is a GraphQL error, never a SQL error.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +15,7 @@ from typing import Any
 import strawberry
 
 from ayon_server.exceptions import BadRequestException
+from ayon_server.lib.keyset import decode_key, encode_key
 
 MAX_PAGE = 2000
 
@@ -41,11 +39,12 @@ def page_size(first: int | None, last: int | None = None) -> int:
 
 
 def encode_cursor(*key: Any) -> str:
-    values = [
-        v.isoformat() if isinstance(v, datetime) else v.hex if isinstance(v, uuid.UUID) else v
-        for v in key
-    ]
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return encode_key(
+        [
+            v.isoformat() if isinstance(v, datetime) else v.hex if isinstance(v, uuid.UUID) else v
+            for v in key
+        ]
+    )
 
 
 def _bad_cursor() -> BadRequestException:
@@ -55,9 +54,8 @@ def _bad_cursor() -> BadRequestException:
 def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
     """The sort key a cursor holds, each part parsed as `kinds` says (str, uuid.UUID, datetime)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-        if not isinstance(values, list) or len(values) != len(kinds):
+        values = decode_key(cursor)
+        if len(values) != len(kinds):
             raise ValueError
         parsed: list[Any] = []
         for kind, value in zip(kinds, values, strict=True):
@@ -75,7 +73,7 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
             else:
                 raise ValueError
         return parsed
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
+    except (TypeError, ValueError):
         raise _bad_cursor() from None
 
 
