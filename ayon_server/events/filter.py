@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.postgres import SqlBuilder
+from ayon_server.lib.timestamps import assume_utc
 
 Operator = Literal[
     "eq",
@@ -174,8 +175,7 @@ def _convert(value: Any, kind: str) -> Any:
         return uuid.UUID(hex=value)
     if not isinstance(value, str):
         raise ValueError("expected an ISO 8601 datetime")
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return assume_utc(datetime.fromisoformat(value))
 
 
 def _json_condition(

@@ -13,6 +13,7 @@ from ayon_server.graphql.attrib import ATTRIB_TYPES, all_attrib_json, attrib_obj
 from ayon_server.graphql.context import Context
 from ayon_server.graphql.paging import PageInfo, decode_cursor, encode_cursor, page_size
 from ayon_server.lib.postgres import SqlBuilder
+from ayon_server.lib.timestamps import isoformat_or_none
 
 UserAttribType = ATTRIB_TYPES["user"]
 _COLUMNS = "name, active, attrib, data, password_hash, api_key_preview, created_at, updated_at"
@@ -70,8 +71,8 @@ def user_node(user: User, viewer: User) -> UserNode:
         is_guest=payload["isGuest"],
         is_developer=payload["isDeveloper"],
         has_password=user.password_hash is not None,
-        created_at=user.created_at.isoformat() if user.created_at else None,
-        updated_at=user.updated_at.isoformat() if user.updated_at else None,
+        created_at=isoformat_or_none(user.created_at),
+        updated_at=isoformat_or_none(user.updated_at),
         default_access_groups=[],
         _user=user,
         _visible=viewer.is_manager or viewer.name == user.name,
