@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.version import __version__
 from setup.__main__ import run_setup
+from tests.helpers.maintenance import schedule_nothing_due
 from tests.helpers.server import free_port, server_app, serving
 
 # ayon-python-api's VERSION_REGEX, matched in full (AYON-COMPAT §0.6).
@@ -347,19 +347,14 @@ async def test_the_lifespan_stops_workers_and_leaves_a_given_runtime_open(
 async def test_the_server_runs_the_maintenance_scheduler_when_asked(
     runtime: Runtime, clean_tables: None
 ) -> None:
-    # A schedule whose last fire is long past the missed-run grace period, so nothing runs now.
-    soon = datetime.now(UTC) + timedelta(hours=2)
-    await runtime.db.execute(
-        "INSERT INTO public.config (key, value) VALUES ('maintenance', $1)",
-        {"schedule": f"{soon.minute} {soon.hour} * * *"},
-    )
+    next_fire = await schedule_nothing_due(runtime.db)
     app = server_app(runtime.settings, run_maintenance=True, runtime=runtime)
     async with serving(app) as client:
         scheduler = app.state.server.scheduler
         assert scheduler is not None
         next_run = scheduler.next_run_time
         page = (await client.get("/")).text
-    assert next_run == soon.replace(second=0, microsecond=0)
+    assert next_run == next_fire
     assert format_time(next_run) in page
     assert app.state.server.scheduler is None  # stopped by the lifespan shutdown
 

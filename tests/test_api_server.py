@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from ayon_server.config import Settings
 from ayon_server.frontend.status_html import format_time
 from ayon_server.runtime import Runtime
+from tests.helpers.maintenance import schedule_nothing_due
 from tests.helpers.server import entrypoint_process, free_port
 from tests.helpers.waiting import wait_for_http
 
@@ -46,12 +46,7 @@ async def test_the_server_stops_gracefully_on_sigterm_and_exits_0(settings: Sett
 async def test_with_maintenance_enabled_the_scheduler_runs_in_the_server_and_stops_with_it(
     runtime: Runtime, clean_tables: None
 ) -> None:
-    # A schedule whose last fire is long past the missed-run grace period, so nothing runs now.
-    soon = datetime.now(UTC) + timedelta(hours=2)
-    await runtime.db.execute(
-        "INSERT INTO public.config (key, value) VALUES ('maintenance', $1)",
-        {"schedule": f"{soon.minute} {soon.hour} * * *"},
-    )
+    next_fire = await schedule_nothing_due(runtime.db)
     port = free_port()
     try:
         async with entrypoint_process(runtime.settings, port, maintenance="true") as proc:
@@ -62,7 +57,7 @@ async def test_with_maintenance_enabled_the_scheduler_runs_in_the_server_and_sto
             output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
     finally:
         await runtime.db.execute("DELETE FROM public.config WHERE key = 'maintenance'")
-    assert format_time(soon.replace(second=0, microsecond=0)) in page
+    assert format_time(next_fire) in page
     assert proc.returncode == 0, output.decode()
     assert "Traceback" not in output.decode()
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -157,6 +157,17 @@ def cron_at(moment: datetime) -> str:
     """A daily cron expression firing at `moment`'s UTC hour and minute."""
     moment = moment.astimezone(UTC)
     return f"{moment.minute} {moment.hour} * * *"
+
+
+async def schedule_nothing_due(db: Postgres) -> datetime:
+    """Store a daily schedule two hours ahead, whose last fire is long past the missed-run grace
+    period, so a scheduler starting now runs nothing; the moment it next fires."""
+    moment = datetime.now(UTC) + timedelta(hours=2)
+    await db.execute(
+        "INSERT INTO public.config (key, value) VALUES ('maintenance', $1)",
+        {"schedule": cron_at(moment)},
+    )
+    return moment.replace(second=0, microsecond=0)
 
 
 def only_tasks(*names: str) -> dict[str, dict[str, bool]]:
