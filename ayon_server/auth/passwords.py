@@ -62,10 +62,6 @@ def configure_hash_workers(workers: int) -> None:
     _executor.cache_clear()
 
 
-def hash_workers() -> int:
-    return _workers
-
-
 @cache
 def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_workers, thread_name_prefix="password-hash")
