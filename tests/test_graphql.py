@@ -65,6 +65,22 @@ async def test_nested_query_statement_count_does_not_grow_with_rows(
     assert counts[0] == counts[1] == 3
 
 
+async def test_used_tags_lists_every_tag_on_the_projects_entities_once_in_order(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    folder = await create(client, project, "folder", name="tagged", tags=["hero", "wip"])
+    await create(
+        client, project, "task", name="t", taskType="Generic", folderId=folder, tags=["wip", "b"]
+    )
+    await create(
+        client, project, "product", name="p", productType="model", folderId=folder, tags=["a"]
+    )
+    body = await gql(
+        client, project, "query Q($p: String!) { project(name: $p) { usedTags } }", p=project.name
+    )
+    assert body["data"]["project"]["usedTags"] == ["a", "b", "hero", "wip"]
+
+
 async def test_bad_queries_are_graphql_errors(client: httpx.AsyncClient, project: Project) -> None:
     body = await gql(client, project, '{ project(name: "x") { nope } }')
     assert body["errors"] and "nope" in body["errors"][0]["message"]

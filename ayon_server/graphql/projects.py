@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from ayon_server.entities.registry import ENTITY_TYPES
 from ayon_server.graphql.activities import ActivitiesConnection, resolve_activities
 from ayon_server.graphql.attrib import ATTRIB_TYPES, all_attrib_json, attrib_object, effective
 from ayon_server.graphql.context import Context
@@ -198,15 +199,8 @@ class ProjectNode:
     async def used_tags(self, info: strawberry.Info) -> list[str]:
         ctx: Context = info.context
         parts = [
-            f"SELECT unnest(tags) AS tag FROM {self._ref.table(table)}"
-            for table in (
-                "folders",
-                "tasks",
-                "products",
-                "versions",
-                "representations",
-                "workfiles",
-            )
+            f"SELECT unnest(tags) AS tag FROM {self._ref.table(entity_type.table)}"
+            for entity_type in ENTITY_TYPES.values()
         ]
         rows = await ctx.fetch(
             f"SELECT DISTINCT tag FROM ({' UNION ALL '.join(parts)}) t ORDER BY tag"
