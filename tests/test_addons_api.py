@@ -23,6 +23,7 @@ from requests import HTTPError
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
+from tests.helpers.addons import empty_addon_store
 from tests.helpers.ayon_client import in_thread, logged_in
 from tests.helpers.server import server_process
 from tests.helpers.waiting import wait_until
@@ -41,9 +42,7 @@ async def server_url(settings: Settings) -> AsyncIterator[str]:
 
 @pytest.fixture(autouse=True)
 async def no_addons(runtime: Runtime) -> None:
-    await runtime.db.execute("DELETE FROM public.bundles")
-    for oid in await runtime.db.fetch("DELETE FROM public.addons RETURNING archive_oid"):
-        await runtime.db.execute("SELECT lo_unlink($1)", oid["archive_oid"])
+    await empty_addon_store(runtime.db)
     await runtime.db.execute("DELETE FROM public.events WHERE topic = 'addon.install'")
 
 

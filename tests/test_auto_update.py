@@ -26,18 +26,14 @@ from ayon_server.maintenance.config import save_config
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner, TaskOutcome
+from tests.helpers.addons import empty_addon_store
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "nothing_stored")
 
 
 @pytest.fixture
 async def nothing_stored(runtime: Runtime) -> None:
-    for table in ("addons", "dependency_packages", "installers"):
-        await runtime.db.execute(
-            f"SELECT lo_unlink(archive_oid) FROM public.{table} WHERE archive_oid IS NOT NULL"
-        )
-        await runtime.db.execute(f"DELETE FROM public.{table}")
-    await runtime.db.execute("DELETE FROM public.bundles")
+    await empty_addon_store(runtime.db)
 
 
 class FileServer:

@@ -16,6 +16,7 @@ from requests import HTTPError
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
+from tests.helpers.addons import empty_addon_store
 from tests.helpers.ayon_client import in_thread, logged_in
 from tests.helpers.server import server_process
 
@@ -32,11 +33,7 @@ async def server_url(settings: Settings) -> AsyncIterator[str]:
 
 @pytest.fixture(autouse=True)
 async def empty_store(runtime: Runtime) -> None:
-    await runtime.db.execute("DELETE FROM public.bundles")
-    for table in ("addons", "dependency_packages", "installers"):
-        for row in await runtime.db.fetch(f"DELETE FROM public.{table} RETURNING archive_oid"):
-            if row["archive_oid"] is not None:
-                await runtime.db.execute("SELECT lo_unlink($1)", row["archive_oid"])
+    await empty_addon_store(runtime.db)
 
 
 @pytest.fixture(scope="module")

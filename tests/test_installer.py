@@ -37,6 +37,7 @@ from ayon_server.lib.safe_zip import ZipLimits
 from ayon_server.replicas.identity import ReplicaIdentity
 from ayon_server.replicas.store import heartbeat
 from ayon_server.runtime import Runtime
+from tests.helpers.addons import empty_addon_store
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("nothing_stored")
@@ -45,11 +46,7 @@ pytestmark = pytest.mark.usefixtures("nothing_stored")
 @pytest.fixture
 async def nothing_stored(runtime: Runtime) -> None:
     """No addons, packages, installers or replicas from earlier tests (nor their archives)."""
-    for table in ("addons", "dependency_packages", "installers"):
-        await runtime.db.execute(
-            f"SELECT lo_unlink(archive_oid) FROM public.{table} WHERE archive_oid IS NOT NULL"
-        )
-        await runtime.db.execute(f"DELETE FROM public.{table}")
+    await empty_addon_store(runtime.db)
     await runtime.db.execute("DELETE FROM public.replicas")
     await runtime.db.execute("DELETE FROM public.events WHERE topic = $1", INSTALL_TOPIC)
 

@@ -21,6 +21,7 @@ from ayon_api.server_api import ServerAPI
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
+from tests.helpers.addons import empty_addon_store
 from tests.helpers.ayon_client import in_thread, logged_in
 from tests.helpers.server import server_process
 from tests.helpers.waiting import wait_until
@@ -31,12 +32,7 @@ PACKAGE = os.urandom(200_000)
 
 @pytest.fixture(autouse=True)
 async def nothing_stored(runtime: Runtime) -> None:
-    for table in ("addons", "dependency_packages", "installers"):
-        await runtime.db.execute(
-            f"SELECT lo_unlink(archive_oid) FROM public.{table} WHERE archive_oid IS NOT NULL"
-        )
-        await runtime.db.execute(f"DELETE FROM public.{table}")
-    await runtime.db.execute("DELETE FROM public.bundles")
+    await empty_addon_store(runtime.db)
     await runtime.db.execute("DELETE FROM public.replicas")
 
 
