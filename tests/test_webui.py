@@ -260,6 +260,24 @@ async def test_a_task_toggle_is_saved_and_run_now_finishes_live_without_a_reload
     await expect(page.locator("#chart-durations svg")).to_contain_text("clean_logs")
     await visit.screenshot("maintenance-after-run")
 
+    # A dry run counts and deletes nothing; one task runs alone, even while disabled.
+    await add_old_logs(runtime.db, 5)
+    await page.get_by_role("button", name="Dry run").click()
+    runs = page.locator("#history-table tbody tr.run")
+    await expect(runs).to_have_count(2)
+    await expect(first_run).to_contain_text("api (dry run)")
+    await expect(first_run.locator(".badge")).to_have_text("finished")
+    assert await count_logs(runtime.db) == 5
+    await page.get_by_label("Task", exact=True).select_option("clean_events")
+    await page.get_by_role("button", name="Run this task").click()
+    await expect(runs).to_have_count(3)
+    await expect(first_run.locator(".badge")).to_have_text("finished")
+    await first_run.get_by_role("button").click()
+    only = page.locator("#history-table tr.detail").first.locator("tbody tr")
+    await expect(only).to_have_count(1)
+    await expect(only).to_contain_text("clean_events")
+    assert await count_logs(runtime.db) == 5
+
 
 async def _task_enabled(runtime: Runtime, name: str, enabled: bool) -> bool:
     stored = await stored_config(runtime)

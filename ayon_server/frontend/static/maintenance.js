@@ -12,6 +12,8 @@ const HISTORY_SIZE = 25;
 let state = null;
 // The newest run that has ended: the tasks' "last outcome".
 let lastEnded = null;
+// Runs whose details the viewer opened: kept open when the history is redrawn.
+const expanded = new Set();
 
 function flash(node, text) {
   node.textContent = text;
@@ -101,13 +103,14 @@ async function loadState() {
   fillTable($("history-table").tBodies[0], history.items.flatMap(historyRows), "No runs yet");
 }
 
-function historyRows(run, index) {
-  const detailId = `run-detail-${index}`;
+function historyRows(run) {
+  const detailId = `run-detail-${run.id}`;
+  const isOpen = expanded.has(run.id);
   const toggle = el("button", {
-    type: "button", class: "link", "aria-expanded": "false", "aria-controls": detailId,
+    type: "button", class: "link", "aria-expanded": String(isOpen), "aria-controls": detailId,
     "aria-label": `Details of the run started ${new Date(run.startedAt).toLocaleString()}`,
-  }, "▸");
-  const detail = el("tr", { id: detailId, class: "detail", hidden: true },
+  }, isOpen ? "▾" : "▸");
+  const detail = el("tr", { id: detailId, class: "detail", hidden: !isOpen },
     el("td", { colspan: 6 }, el("table", { class: "inner" },
       el("thead", {}, el("tr", {}, ...["Task", "Title", "Status", "Duration", "Result", "Error"]
         .map((h) => el("th", { scope: "col" }, h)))),
@@ -123,6 +126,8 @@ function historyRows(run, index) {
     toggle.setAttribute("aria-expanded", String(open));
     toggle.textContent = open ? "▾" : "▸";
     detail.hidden = !open;
+    if (open) expanded.add(run.id);
+    else expanded.delete(run.id);
   });
   const trigger = (run.trigger || NO_VALUE) + (run.dryRun ? " (dry run)" : "");
   return [
