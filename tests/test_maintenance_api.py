@@ -26,7 +26,7 @@ ADMIN_ENDPOINTS = [
     ("POST", "/api/maintenance/cancel", None),
     ("GET", "/api/config/maintenance", None),
     ("PATCH", "/api/config/maintenance", {"logRetentionDays": 3}),
-    ("GET", "/api/maintenance/schedule?schedule=0+3+*+*+*", None),
+    ("GET", "/api/maintenance/schedule/preview?schedule=0+3+*+*+*", None),
     ("GET", "/api/maintenance/charts/durations", None),
 ]
 
@@ -286,7 +286,7 @@ async def test_the_schedule_preview_lists_the_next_runs_in_the_schedules_time_zo
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     response = await client.get(
-        "/api/maintenance/schedule",
+        "/api/maintenance/schedule/preview",
         params={"schedule": "30 1 * * 1-5", "timezone": "America/New_York"},
         headers=admin,
     )
@@ -296,7 +296,9 @@ async def test_the_schedule_preview_lists_the_next_runs_in_the_schedules_time_zo
     assert all(t.utcoffset() is not None for t in runs)
     assert all((t.hour, t.minute) == (1, 30) and t.isoweekday() <= 5 for t in runs)
     ten = await client.get(
-        "/api/maintenance/schedule", params={"schedule": "0 * * * *", "count": 10}, headers=admin
+        "/api/maintenance/schedule/preview",
+        params={"schedule": "0 * * * *", "count": 10},
+        headers=admin,
     )
     assert len(ten.json()["nextRuns"]) == 10
 
@@ -313,7 +315,7 @@ async def test_an_invalid_schedule_preview_is_400_with_the_detail_a_save_gives(
     client: httpx.AsyncClient, admin: dict[str, str], schedule: str, timezone: str, detail: str
 ) -> None:
     preview = await client.get(
-        "/api/maintenance/schedule",
+        "/api/maintenance/schedule/preview",
         params={"schedule": schedule, "timezone": timezone},
         headers=admin,
     )

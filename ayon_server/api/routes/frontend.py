@@ -35,6 +35,15 @@ from ayon_server.version import __version__
 router = APIRouter(tags=["Frontend"])
 
 NO_STORE = {"Cache-Control": "no-store"}
+# The UI loads nothing from elsewhere, and the browser enforces it. Inline styles: pygal's SVG.
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
 CHART_RUNS_DEFAULT = 20
 CHART_RUNS_MAX = 200
 CHART_DAYS_DEFAULT = 90
@@ -81,12 +90,12 @@ async def get_status_page(state: ServerStateDep) -> HTMLResponse:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 async def get_login_page() -> HTMLResponse:
-    return HTMLResponse(render_login(), headers=NO_STORE)
+    return HTMLResponse(render_login(), headers=PAGE_HEADERS)
 
 
 def _page_route(page: Page) -> None:
     async def get_page() -> HTMLResponse:
-        return HTMLResponse(render_page(page), headers=NO_STORE)
+        return HTMLResponse(render_page(page), headers=PAGE_HEADERS)
 
     router.add_api_route(
         page.path, get_page, response_class=HTMLResponse, include_in_schema=False, name=page.title

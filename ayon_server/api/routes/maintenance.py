@@ -227,7 +227,7 @@ class SchedulePreview(CamelModel):
     next_runs: list[datetime]
 
 
-@router.get("/api/maintenance/schedule", response_model=SchedulePreview)
+@router.get("/api/maintenance/schedule/preview", response_model=SchedulePreview)
 async def get_schedule_preview(
     _admin: AdminUser,
     schedule: Annotated[str, Query(max_length=200, description="5-field cron expression")],

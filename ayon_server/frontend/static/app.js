@@ -39,9 +39,10 @@ function withQuery(path, query) {
 }
 
 // Calls the REST API; a non-2xx answer throws ApiError carrying the server's `detail`.
-export async function api(path, { method = "GET", body, query, text = false } = {}) {
+// `session` overrides the stored token (logging out sends the one just forgotten).
+export async function api(path, { method = "GET", body, query, text = false, session } = {}) {
   const headers = {};
-  const current = token();
+  const current = session || token();
   if (current) headers.Authorization = "Bearer " + current;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -55,8 +56,12 @@ export async function api(path, { method = "GET", body, query, text = false } = 
     throw new ApiError(0, "The server cannot be reached: " + error.message);
   }
   if (response.status === 401) {
-    forgetToken();
-    goToLogin();
+    // Only while this token is still the stored one: after a logout the visitor is on the way
+    // to the login page already, and a late answer must not send them elsewhere.
+    if (current && token() === current) {
+      forgetToken();
+      goToLogin();
+    }
     throw new ApiError(401, "Your session has ended; log in again");
   }
   if (!response.ok) {
@@ -238,10 +243,13 @@ export async function startPage(init) {
     if (item !== document.body) item.hidden = !roles[item.dataset.audience];
   }
   document.getElementById("logout").addEventListener("click", async () => {
+    const session = token();
+    forgetToken();
     try {
-      await api("/api/auth/logout", { method: "POST" });
+      await api("/api/auth/logout", { method: "POST", session });
+    } catch {
+      // Unreachable server: the session still ends with its expiry.
     } finally {
-      forgetToken();
       location.assign("/login");
     }
   });

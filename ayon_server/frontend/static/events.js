@@ -84,15 +84,18 @@ async function showDetail(id) {
 }
 
 const reload = debounce(() => load(), 300);
+let live = null;
 
 startPage(async () => {
   $("event-filters").addEventListener("submit", (event) => {
     event.preventDefault();
+    live.subscribe([filters().topic || "*"]);
     load();
   });
   $("events-more").addEventListener("click", () => load({ more: true }));
-  // Every change reloads the first page with the filters, so a live row obeys them too.
-  connectEvents(["*"], () => {
+  // A change of a subscribed topic reloads the first page with the filters, so a live row
+  // obeys them too.
+  live = connectEvents(["*"], () => {
     if ($("live").checked) reload();
   });
   await load();

@@ -157,7 +157,7 @@ const previewSchedule = debounce(async () => {
   const form = $("schedule-form");
   const error = $("schedule-error");
   try {
-    const preview = await api("/api/maintenance/schedule", {
+    const preview = await api("/api/maintenance/schedule/preview", {
       query: { schedule: form.elements.schedule.value, timezone: form.elements.timezone.value },
     });
     clearAlert(error);
