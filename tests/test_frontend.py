@@ -27,6 +27,7 @@ async def test_every_page_is_html_whose_assets_the_server_itself_serves(
     response = await client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     assets = ASSET_RE.findall(response.text)
     assert "/static/app.css" in assets
     for asset in assets:

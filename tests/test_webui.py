@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +26,14 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from ayon_server.config import Settings
 from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
+from ayon_server.snapshots.store import save_snapshot
 from tests.conftest import REPO_ROOT, free_port, make_user, server_app
 from tests.maintenance_helpers import add_old_logs, count_logs, only_tasks, wait_until
 
 CHROMIUM = Path(os.environ.get("AYON_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 PASSWORD = "correct horse battery"
+MIB = 1024 * 1024
 # A 4xx the page asked for and shows (an invalid schedule): the browser logs it as an error.
 EXPECTED_CONSOLE_NOTE = "Failed to load resource: the server responded with a status of 4"
 
@@ -225,6 +228,7 @@ async def test_a_task_toggle_is_saved_and_run_now_finishes_live_without_a_reload
 ) -> None:
     await save_config(runtime, {"tasks": only_tasks("clean_logs", "clean_events", "clean_links")})
     await add_old_logs(runtime.db, 30)
+    await add_size_snapshots(runtime)
     page = visit.page
     await visit.login(admin)
     await visit.goto("/maintenance")
@@ -258,6 +262,7 @@ async def test_a_task_toggle_is_saved_and_run_now_finishes_live_without_a_reload
     ).to_contain_text("deleted 30")
     await expect(page.locator("#chart-removed svg")).to_be_visible()
     await expect(page.locator("#chart-durations svg")).to_contain_text("clean_logs")
+    await expect(page.locator("#chart-sizes svg")).to_contain_text("public.logs")
     await visit.screenshot("maintenance-after-run")
 
     # A dry run counts and deletes nothing; one task runs alone, even while disabled.
@@ -277,6 +282,31 @@ async def test_a_task_toggle_is_saved_and_run_now_finishes_live_without_a_reload
     await expect(only).to_have_count(1)
     await expect(only).to_contain_text("clean_events")
     assert await count_logs(runtime.db) == 5
+    await expect(page.locator("#chart-removed svg")).to_contain_text("(dry)")
+    # Each task's last outcome comes from the newest run that ran it.
+    await expect(
+        page.locator("#tasks-table tr", has=page.locator("code", has_text="clean_logs"))
+    ).to_contain_text("deleted 5")
+    await visit.screenshot("maintenance-three-runs")
+
+
+async def add_size_snapshots(runtime: Runtime, days: int = 14) -> None:
+    """Daily metrics snapshots of a database that grows, for the sizes chart."""
+    today = date.today()
+    for age in range(days, -1, -1):
+        grown = (days - age) * 3 * MIB
+        await save_snapshot(
+            runtime.db,
+            today - timedelta(days=age),
+            {
+                "databaseBytes": 60 * MIB + grown,
+                "tables": {
+                    "public.logs": {"bytes": 20 * MIB + grown, "estimatedRows": 1},
+                    "public.events": {"bytes": 8 * MIB + grown // 3, "estimatedRows": 1},
+                    "public.users": {"bytes": MIB, "estimatedRows": 1},
+                },
+            },
+        )
 
 
 async def _task_enabled(runtime: Runtime, name: str, enabled: bool) -> bool:

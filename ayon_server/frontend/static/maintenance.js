@@ -10,7 +10,8 @@ const ACTIVE = new Set(["pending", "in_progress"]);
 const CHARTS = ["durations", "removed", "sizes"];
 const HISTORY_SIZE = 25;
 let state = null;
-// The newest run that has ended: the tasks' "last outcome".
+// The runs that have ended, newest first (as far as the history goes).
+let ended = [];
 let lastEnded = null;
 // Runs whose details the viewer opened: kept open when the history is redrawn.
 const expanded = new Set();
@@ -20,8 +21,13 @@ function flash(node, text) {
   node.hidden = false;
 }
 
+// Each task's entry in the newest ended run that has one (a run of one task names only it).
 function lastTaskOutcomes() {
-  return new Map((lastEnded?.tasks || []).map((task) => [task.name, task]));
+  const outcomes = new Map();
+  for (const run of ended) {
+    for (const task of run.tasks) if (!outcomes.has(task.name)) outcomes.set(task.name, task);
+  }
+  return outcomes;
 }
 
 function showProgress(runProgress, current) {
@@ -82,7 +88,7 @@ function renderTasks() {
       el("td", {}, task.title),
       el("td", {}, last ? badge(last.status) : NO_VALUE,
         last?.error ? el("span", { class: "error" }, " ", last.error) : ""),
-      el("td", { class: "num" }, formatDuration(last?.durationMs)),
+      el("td", { class: "num" }, last?.status === "skipped" ? NO_VALUE : formatDuration(last?.durationMs)),
       el("td", {}, formatResult(last?.result)));
   }), "No tasks");
   const select = $("one-task");
@@ -97,7 +103,8 @@ async function loadState() {
     api("/api/maintenance/history", { query: { limit: HISTORY_SIZE } }),
   ]);
   state = current;
-  lastEnded = history.items.find((run) => !ACTIVE.has(run.status)) || null;
+  ended = history.items.filter((run) => !ACTIVE.has(run.status));
+  lastEnded = ended[0] || null;
   renderState();
   renderTasks();
   fillTable($("history-table").tBodies[0], history.items.flatMap(historyRows), "No runs yet");
