@@ -363,6 +363,7 @@ async def test_events_filter_live_and_detail(visit: Visit, admin: str, runtime: 
     await visit.login(admin)
     await visit.goto("/events")
     await expect(page.locator("body")).to_have_attribute("data-live", "connected")
+    await expect(page.locator("#live-state")).to_have_text("live")
     await page.get_by_label("Topic").fill(topic)
     await page.get_by_role("button", name="Apply").click()
     rows = page.locator("#events-table tbody tr")

@@ -173,8 +173,18 @@ export function localInputToIso(value) {
   return value ? new Date(value).toISOString() : undefined;
 }
 
+const POLICY_VIOLATION = 1008; // the server refused the token
+
+function showLive(state, text) {
+  document.body.dataset.live = state;
+  const badgeNode = document.getElementById("live-state");
+  badgeNode.hidden = false;
+  badgeNode.className = "live " + state;
+  badgeNode.textContent = text;
+}
+
 // The /ws event stream: AYON's protocol (auth with the token, then topic subscriptions).
-// Reconnects after a drop; body[data-live] tells whether it is connected.
+// Reconnects after a drop; body[data-live] and the header's badge tell whether it is connected.
 export function connectEvents(topics, onMessage) {
   let socket;
   let closed = false;
@@ -187,13 +197,18 @@ export function connectEvents(topics, onMessage) {
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       if (data.topic === "heartbeat") {
-        document.body.dataset.live = "connected";
+        if (document.body.dataset.live !== "connected") showLive("connected", "live");
         return;
       }
       onMessage(data);
     });
-    socket.addEventListener("close", () => {
-      document.body.dataset.live = "disconnected";
+    socket.addEventListener("close", (event) => {
+      if (event.code === POLICY_VIOLATION) {
+        closed = true; // reconnecting with the same token would be refused again
+        showLive("disconnected", "not live: " + (event.reason || "refused"));
+        return;
+      }
+      showLive("disconnected", "reconnecting…");
       if (!closed) setTimeout(open, 2000);
     });
   }
