@@ -20,6 +20,7 @@ from ayon_server.maintenance.runs import MaintenanceRun
 
 MIB = 1024 * 1024
 LARGEST_TABLES = 5
+RUN_AXIS = "run started (UTC)"
 
 _STYLE = Style(
     background="transparent",
@@ -53,11 +54,12 @@ _STYLE = Style(
 )
 
 
-def _chart(kind: type[pygal.graph.graph.Graph], title: str, y_title: str) -> Any:
+def _chart(kind: type[pygal.graph.graph.Graph], title: str, x_title: str, y_title: str) -> Any:
     return kind(
         js=(),  # no script from the internet; the chart is plain SVG
         style=_STYLE,
         title=title,
+        x_title=x_title,
         y_title=y_title,
         width=900,
         height=340,
@@ -114,7 +116,7 @@ def rows_removed(result: object) -> int:
 def task_durations_chart(runs: Sequence[MaintenanceRun]) -> str:
     """Seconds each task took, one bar group per run (oldest left); runs as newest-first input."""
     runs = list(reversed(runs))
-    chart = _chart(pygal.StackedBar, "Task duration per run", "seconds")
+    chart = _chart(pygal.StackedBar, "Task duration per run", RUN_AXIS, "seconds")
     chart.x_labels = [_run_label(run) for run in runs]
     for name in _task_names(runs):
         values = []
@@ -130,7 +132,7 @@ def task_durations_chart(runs: Sequence[MaintenanceRun]) -> str:
 def rows_removed_chart(runs: Sequence[MaintenanceRun]) -> str:
     """Rows each task removed, one bar group per run (dry runs count what they would remove)."""
     runs = list(reversed(runs))
-    chart = _chart(pygal.StackedBar, "Rows removed per run", "rows")
+    chart = _chart(pygal.StackedBar, "Rows removed per run", RUN_AXIS, "rows")
     chart.x_labels = [_run_label(run) + (" (dry)" if run.dry_run else "") for run in runs]
     for name in _task_names(runs):
         values = [rows_removed((_by_task(run).get(name) or {}).get("result")) for run in runs]
@@ -153,7 +155,7 @@ def _table_bytes(snapshot: dict[str, Any]) -> dict[str, int]:
 def sizes_chart(snapshots: Iterable[tuple[date, dict[str, Any]]]) -> str:
     """The database size and its largest tables (by the newest snapshot), in MiB per day."""
     snapshots = list(snapshots)
-    chart = _chart(pygal.Line, "Database and largest tables", "MiB")
+    chart = _chart(pygal.Line, "Database and largest tables", "day (UTC)", "MiB")
     chart.x_labels = [day.isoformat() for day, _ in snapshots]
     if not snapshots:
         return _svg(chart)
