@@ -56,10 +56,9 @@ async def test_the_user_list_is_for_admins(client: httpx.AsyncClient, runtime: R
     assert response.status_code == 200
     names = [user["name"] for user in response.json()["users"]]
     assert admin in names and manager in names and names == sorted(names)
-    assert all(
-        "password" not in str(user).lower() or "hasPassword" in user
-        for user in response.json()["users"]
-    )
+    # The same payload as GET /api/users/{name}: never a password hash.
+    assert not any("$argon2" in str(user) for user in response.json()["users"])
+    assert all(user["hasPassword"] is True for user in response.json()["users"])
 
 
 async def _add_run(runtime: Runtime, tasks: list[dict]) -> None:
