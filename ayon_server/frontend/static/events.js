@@ -45,12 +45,16 @@ function render() {
   $("events-more").hidden = !cursor;
 }
 
+let requests = 0;
+
 async function load({ more = false } = {}) {
   clearAlert($("filter-error"));
+  const request = ++requests;
   try {
     const page = await api("/api/events", {
       query: { ...filters(), limit: PAGE_SIZE, cursor: more ? cursor : undefined },
     });
+    if (request !== requests) return; // a later load (new filters, a live change) wins
     events = more ? events.concat(page.events) : page.events;
     cursor = page.nextCursor;
     render();

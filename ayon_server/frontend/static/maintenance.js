@@ -97,11 +97,16 @@ function renderTasks() {
   }
 }
 
+let stateRequests = 0;
+
 async function loadState() {
+  const request = ++stateRequests;
   const [current, history] = await Promise.all([
     api("/api/maintenance"),
     api("/api/maintenance/history", { query: { limit: HISTORY_SIZE } }),
   ]);
+  // An answer overtaken by a later request is older news: a run that ended may read as running.
+  if (request !== stateRequests) return;
   state = current;
   ended = history.items.filter((run) => !ACTIVE.has(run.status));
   lastEnded = ended[0] || null;
