@@ -105,6 +105,21 @@ async def test_the_charts_draw_durations_and_rows_removed_of_the_last_runs(
     assert ">120<" in removed and ">10<" in removed
 
 
+async def test_the_run_charts_leave_out_the_run_going_on(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    headers = await login(client, await make_user(runtime, isAdmin=True))
+    await _add_run(runtime, [_task("clean_logs", 1500, deleted=120)])
+    await runtime.events.dispatch(
+        MAINTENANCE_TOPIC,
+        status="in_progress",
+        description="Clean-up links",
+        summary={"trigger": "api", "dryRun": False, "tasks": [_task("clean_links", 40)]},
+    )
+    durations = (await client.get("/api/maintenance/charts/durations", headers=headers)).text
+    assert "clean_logs" in durations and "clean_links" not in durations
+
+
 async def test_the_sizes_chart_follows_the_database_and_its_largest_tables(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:

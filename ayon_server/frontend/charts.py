@@ -16,7 +16,7 @@ import pygal
 from pygal.etree import etree
 from pygal.style import Style
 
-from ayon_server.maintenance.runs import MaintenanceRun
+from ayon_server.maintenance.runs import ACTIVE_STATUSES, MaintenanceRun
 
 MIB = 1024 * 1024
 LARGEST_TABLES = 5
@@ -83,6 +83,11 @@ def _svg(chart: Any) -> str:
     return etree.tostring(tree, encoding="unicode")
 
 
+def _ended_oldest_first(runs: Sequence[MaintenanceRun]) -> list[MaintenanceRun]:
+    """Runs as the history gives them (newest first), without the one going on."""
+    return [run for run in reversed(runs) if run.status not in ACTIVE_STATUSES]
+
+
 def _run_label(run: MaintenanceRun) -> str:
     return run.started_at.strftime("%m-%d %H:%M")
 
@@ -114,8 +119,8 @@ def rows_removed(result: object) -> int:
 
 
 def task_durations_chart(runs: Sequence[MaintenanceRun]) -> str:
-    """Seconds each task took, one bar group per run (oldest left); runs as newest-first input."""
-    runs = list(reversed(runs))
+    """Seconds each task took, one bar per ended run (oldest left); runs as newest-first input."""
+    runs = _ended_oldest_first(runs)
     chart = _chart(pygal.StackedBar, "Task duration per run", RUN_AXIS, "seconds")
     chart.x_labels = [_run_label(run) for run in runs]
     for name in _task_names(runs):
@@ -130,8 +135,8 @@ def task_durations_chart(runs: Sequence[MaintenanceRun]) -> str:
 
 
 def rows_removed_chart(runs: Sequence[MaintenanceRun]) -> str:
-    """Rows each task removed, one bar group per run (dry runs count what they would remove)."""
-    runs = list(reversed(runs))
+    """Rows each task removed, one bar per ended run (dry runs count what they would remove)."""
+    runs = _ended_oldest_first(runs)
     chart = _chart(pygal.StackedBar, "Rows removed per run", RUN_AXIS, "rows")
     chart.x_labels = [_run_label(run) + (" (dry)" if run.dry_run else "") for run in runs]
     for name in _task_names(runs):

@@ -264,7 +264,8 @@ const refreshAll = debounce(async () => {
 function onRunMessage(message) {
   if (ACTIVE.has(message.status)) {
     const summary = message.summary || {};
-    if (!state?.running) refreshAll();
+    // A run that started, or moved to its next task: the history row shows the new task.
+    if (!state?.running || summary.current?.name !== state.current?.name) refreshAll();
     else showProgress(summary.progress ?? message.progress, summary.current);
     if (summary.current) {
       $("run-state").replaceChildren(badge("in_progress"), ` ${summary.current.title}`);
