@@ -209,6 +209,7 @@ async def test_a_schedule_is_previewed_and_saved_and_an_invalid_one_shows_the_de
     # 01:30 in New York is 06:30 UTC (winter), shown on hover; the text is the viewer's time.
     first = preview.first.locator("time")
     assert (await first.get_attribute("title")).endswith("06:30:00 UTC")
+    await expect(preview.first).to_contain_text("01:30 in America/New_York")
     await page.get_by_role("button", name="Save schedule").click()
     await expect(page.locator("#schedule-saved")).to_have_text("Schedule saved")
     stored = await stored_config(runtime)

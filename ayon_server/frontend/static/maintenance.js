@@ -173,7 +173,11 @@ const previewSchedule = debounce(async () => {
       query: { schedule: form.elements.schedule.value, timezone: form.elements.timezone.value },
     });
     clearAlert(error);
-    $("schedule-preview").replaceChildren(...preview.nextRuns.map((iso) => el("li", {}, timeEl(iso))));
+    // The API answers in the schedule's own zone: show that wall time too when it differs.
+    const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    $("schedule-preview").replaceChildren(...preview.nextRuns.map((iso) => el("li", {}, timeEl(iso),
+      preview.timezone !== viewerZone
+        ? el("span", { class: "muted" }, ` · ${iso.slice(11, 16)} in ${preview.timezone}`) : "")));
   } catch (failure) {
     $("schedule-preview").replaceChildren();
     showAlert(error, failure);
