@@ -185,7 +185,8 @@ function showLive(state, text) {
 
 // The /ws event stream: AYON's protocol (auth with the token, then topic subscriptions).
 // Reconnects after a drop; body[data-live] and the header's badge tell whether it is connected.
-export function connectEvents(topics, onMessage) {
+// `onConnect` runs on every (re)connection: what happened while disconnected was not sent.
+export function connectEvents(topics, onMessage, { onConnect } = {}) {
   let socket;
   let closed = false;
   function open() {
@@ -197,7 +198,11 @@ export function connectEvents(topics, onMessage) {
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       if (data.topic === "heartbeat") {
-        if (document.body.dataset.live !== "connected") showLive("connected", "live");
+        if (document.body.dataset.live !== "connected") {
+          const reconnected = document.body.dataset.live === "disconnected";
+          showLive("connected", "live");
+          if (reconnected && onConnect) onConnect();
+        }
         return;
       }
       onMessage(data);

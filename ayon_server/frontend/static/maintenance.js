@@ -9,6 +9,9 @@ const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["pending", "in_progress"]);
 const CHARTS = ["durations", "removed", "sizes"];
 const HISTORY_SIZE = 25;
+// While a run goes on, the state is also re-read this often: a websocket message lost in a
+// reconnect must not leave the page showing a task long finished.
+const RUNNING_POLL_MS = 5000;
 let state = null;
 // The runs that have ended, newest first (as far as the history goes).
 let ended = [];
@@ -291,7 +294,10 @@ startPage(async () => {
     startRun({ tasks: [select.value] }, select.selectedOptions[0].textContent);
   });
   $("cancel-run").addEventListener("click", cancelRun);
-  connectEvents(["server.maintenance"], onRunMessage);
+  connectEvents(["server.maintenance"], onRunMessage, { onConnect: refreshAll });
+  setInterval(() => {
+    if (state?.running) loadState().catch((error) => showAlert($("page-error"), error));
+  }, RUNNING_POLL_MS);
   fillConfig(await api("/api/config/maintenance"));
   previewSchedule();
   await Promise.all([loadState(), loadCharts()]);
