@@ -54,11 +54,12 @@ async def test_the_user_list_is_for_admins(client: httpx.AsyncClient, runtime: R
     assert (await client.get("/api/users", headers=await login(client, manager))).status_code == 403
     response = await client.get("/api/users", headers=await login(client, admin))
     assert response.status_code == 200
-    names = [user["name"] for user in response.json()["users"]]
-    assert admin in names and manager in names and names == sorted(names)
-    # The same payload as GET /api/users/{name}: never a password hash.
-    assert not any("$argon2" in str(user) for user in response.json()["users"])
-    assert all(user["hasPassword"] is True for user in response.json()["users"])
+    listed = {user["name"]: user for user in response.json()["users"]}
+    assert list(listed) == sorted(listed)
+    # The same payload as GET /api/users/{name}: flags and hasPassword, never a password hash.
+    assert listed[admin]["data"]["isAdmin"] is True and listed[manager]["data"]["isManager"]
+    assert listed[admin]["hasPassword"] is True
+    assert not any("$argon2" in str(user) for user in listed.values())
 
 
 async def _add_run(runtime: Runtime, tasks: list[dict]) -> None:
@@ -124,6 +125,7 @@ async def test_the_sizes_chart_follows_the_database_and_its_largest_tables(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     headers = await login(client, await make_user(runtime, isAdmin=True))
+    await runtime.db.execute("TRUNCATE public.metrics")
     empty = await client.get("/api/maintenance/charts/sizes", headers=headers)
     assert "No data yet" in empty.text
     today = date.today()

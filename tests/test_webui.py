@@ -514,6 +514,7 @@ async def _user_by_key(runtime: Runtime, key: str) -> str | None:
 
 
 async def test_sites_lists_and_removes_a_site(visit: Visit, admin: str, runtime: Runtime) -> None:
+    await runtime.db.execute("TRUNCATE public.sites")
     await runtime.db.execute(
         "INSERT INTO public.sites (id, platform, hostname, version, users, last_seen)"
         " VALUES ('site-one', 'linux', 'render-07', '1.2.0', ARRAY[$1], now())",
