@@ -13,7 +13,7 @@ from ayon_server.frontend.pages import PAGES
 from ayon_server.maintenance.runs import MAINTENANCE_TOPIC
 from ayon_server.runtime import Runtime
 from ayon_server.snapshots.store import save_snapshot
-from tests.conftest import login, make_user
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 

@@ -8,11 +8,9 @@ server. Screenshots land in tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,15 +18,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from ayon_server.config import Settings
 from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
 from ayon_server.snapshots.store import save_snapshot
-from tests.conftest import REPO_ROOT, free_port, make_user, server_app
-from tests.maintenance_helpers import add_old_logs, only_tasks, wait_until
+from tests.helpers.maintenance import add_old_logs, only_tasks
+from tests.helpers.server import server_app, uvicorn_in_process
+from tests.helpers.settings import REPO_ROOT
+from tests.helpers.users import make_user
+from tests.helpers.waiting import wait_until
 
 CHROMIUM = Path(os.environ.get("AYON_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
@@ -48,36 +48,10 @@ pytestmark = [
 expect.set_options(timeout=20_000)
 
 
-@asynccontextmanager
-async def server_in_process(settings: Settings) -> AsyncIterator[str]:
-    """The app (with the maintenance procedure, no scheduler) under uvicorn on this loop."""
-    app = server_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture(scope="module")
 async def base_url(settings: Settings) -> AsyncIterator[str]:
-    async with server_in_process(settings) as url:
+    # The app with the maintenance procedure (runs start from the page), no scheduler.
+    async with uvicorn_in_process(server_app(settings)) as url:
         yield url
 
 
