@@ -8,8 +8,10 @@ server. Screenshots land in tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -502,3 +504,48 @@ async def test_sites_lists_and_removes_a_site(visit: Visit, admin: str, runtime:
     await page.get_by_role("button", name="Remove site site-one").click()
     await expect(row).to_have_text("No sites yet")
     assert await runtime.db.fetchval("SELECT count(*) FROM public.sites") == 0
+
+
+async def test_an_addon_is_uploaded_installed_on_the_replica_and_deleted(
+    visit: Visit, admin: str, tmp_path: Path
+) -> None:
+    name = f"webui_{uuid.uuid4().hex[:6]}"
+    archive = tmp_path / f"{name}-1.0.0.zip"
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr(
+            "manifest.json", json.dumps({"addon_name": name, "addon_version": "1.0.0"})
+        )
+        package.writestr("addon/private/client.zip", b"client code")
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip at all")
+    page = visit.page
+    await visit.login(admin)
+    await visit.goto("/addons")
+
+    await page.get_by_role("button", name="Upload and install").click()
+    await expect(page.locator("#upload-error")).to_have_text("Choose an addon package (.zip) first")
+    await page.get_by_label("Addon package (.zip)").set_input_files(broken)
+    await page.get_by_role("button", name="Upload and install").click()
+    await expect(page.locator("#upload-error")).to_be_visible()
+    assert "zip" in (await page.locator("#upload-error").text_content() or "").lower()
+
+    await page.get_by_label("Addon package (.zip)").set_input_files(archive)
+    await page.get_by_role("button", name="Upload and install").click()
+    await expect(page.locator("#upload-notice")).to_have_text(f"{archive.name} uploaded")
+    row = page.locator(f'#addons-table tr[data-addon="{name}"]')
+    await expect(row).to_contain_text("1.0.0")
+    install = page.locator("#installs-table tbody tr", has_text=name).first
+    await expect(install.locator(".badge")).to_have_text("finished")
+    await visit.screenshot("addons")
+
+    # The replica this server is reports the addon installed.
+    await visit.goto("/replicas")
+    installed = page.locator("#replicas-table li", has_text=f"addon {name} 1.0.0")
+    await expect(installed.locator(".badge")).to_have_text("installed")
+    replica = page.locator("#replicas-table tbody tr", has_text=f"addon {name} 1.0.0")
+    await expect(replica.locator("td").nth(3)).to_have_text("live")
+    await visit.screenshot("replicas")
+
+    await visit.goto("/addons")
+    await page.get_by_role("button", name=f"Delete {name} 1.0.0").click()
+    await expect(row).to_have_count(0)

@@ -35,6 +35,8 @@ PAGES: tuple[Page, ...] = (
     Page("/logs", "Logs", "logs.html", "admin"),
     Page("/sites", "Sites", "sites.html", "user"),
     Page("/users", "Users", "users.html", "user"),
+    Page("/replicas", "Replicas", "replicas.html", "admin"),
+    Page("/addons", "Addons", "addons.html", "admin"),
 )
 
 _environment = Environment(

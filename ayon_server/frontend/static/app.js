@@ -39,18 +39,22 @@ function withQuery(path, query) {
 }
 
 // Calls the REST API; a non-2xx answer throws ApiError carrying the server's `detail`.
-// `session` overrides the stored token (logging out sends the one just forgotten).
-export async function api(path, { method = "GET", body, query, text = false, session } = {}) {
+// `session` overrides the stored token (logging out sends the one just forgotten); `file`
+// sends a File or Blob as the raw body (an addon upload) instead of JSON.
+export async function api(
+  path, { method = "GET", body, query, text = false, session, file } = {},
+) {
   const headers = {};
   const current = session || token();
   if (current) headers.Authorization = "Bearer " + current;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (file !== undefined) headers["Content-Type"] = file.type || "application/octet-stream";
   let response;
   try {
     response = await fetch(withQuery(path, query), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: file !== undefined ? file : body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
     throw new ApiError(0, "The server cannot be reached: " + error.message);
@@ -134,6 +138,7 @@ const BADGES = {
   finished: "ok", ok: "ok", active: "ok", success: "ok",
   failed: "bad", aborted: "bad", error: "bad", critical: "bad", disabled: "idle",
   in_progress: "busy", pending: "busy", running: "busy", warning: "busy", restarted: "busy",
+  installed: "ok", live: "ok", gone: "idle", production: "ok", staging: "info", dev: "busy",
   skipped: "idle", info: "info", debug: "idle",
 };
 
