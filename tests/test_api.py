@@ -322,6 +322,7 @@ async def test_the_status_page_shows_version_readiness_and_the_last_maintenance_
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "by the maintenance runner, not this process" in page
     assert "http://" not in page and "https://" not in page  # no external assets
+    assert '<a href="/maintenance">admin pages</a>' in page
 
 
 async def test_the_status_page_answers_200_while_postgresql_is_down(settings: Settings) -> None:

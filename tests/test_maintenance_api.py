@@ -26,6 +26,8 @@ ADMIN_ENDPOINTS = [
     ("POST", "/api/maintenance/cancel", None),
     ("GET", "/api/config/maintenance", None),
     ("PATCH", "/api/config/maintenance", {"logRetentionDays": 3}),
+    ("GET", "/api/maintenance/schedule/preview?schedule=0+3+*+*+*", None),
+    ("GET", "/api/maintenance/charts/durations", None),
 ]
 
 
@@ -278,3 +280,50 @@ async def test_a_bad_history_limit_is_400(
 
     assert response.status_code == 400
     assert response.json()["code"] == 400
+
+
+async def test_the_schedule_preview_lists_the_next_runs_in_the_schedules_time_zone(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await client.get(
+        "/api/maintenance/schedule/preview",
+        params={"schedule": "30 1 * * 1-5", "timezone": "America/New_York"},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    runs = [datetime.fromisoformat(t) for t in response.json()["nextRuns"]]
+    assert len(runs) == 5 and runs == sorted(runs) and len(set(runs)) == 5
+    assert all(t.utcoffset() is not None for t in runs)
+    assert all((t.hour, t.minute) == (1, 30) and t.isoweekday() <= 5 for t in runs)
+    ten = await client.get(
+        "/api/maintenance/schedule/preview",
+        params={"schedule": "0 * * * *", "count": 10},
+        headers=admin,
+    )
+    assert len(ten.json()["nextRuns"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "detail"),
+    [
+        ("0 0 30 2 *", "UTC", "never fires: no date matches it"),
+        ("0 3 * *", "UTC", "not a valid 5-field cron expression"),
+        ("0 3 * * *", "Mars/Olympus", "not a known IANA time zone"),
+    ],
+)
+async def test_an_invalid_schedule_preview_is_400_with_the_detail_a_save_gives(
+    client: httpx.AsyncClient, admin: dict[str, str], schedule: str, timezone: str, detail: str
+) -> None:
+    preview = await client.get(
+        "/api/maintenance/schedule/preview",
+        params={"schedule": schedule, "timezone": timezone},
+        headers=admin,
+    )
+    save = await client.patch(
+        "/api/config/maintenance",
+        json={"schedule": schedule, "timezone": timezone},
+        headers=admin,
+    )
+    assert preview.status_code == save.status_code == 400
+    assert detail in preview.json()["detail"]
+    assert preview.json()["detail"] == save.json()["detail"]

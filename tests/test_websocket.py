@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -24,7 +23,7 @@ from ayon_server.api.routes import websocket as websocket_route
 from ayon_server.background.event_relay import EventRelay, RelayClient, websocket_message
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.helpers.server import free_port, server_app, server_process
+from tests.helpers.server import free_port, server_app, server_process, uvicorn_in_process
 from tests.helpers.users import login, make_user
 from tests.helpers.waiting import wait_until
 
@@ -37,22 +36,10 @@ HEARTBEAT = {"topic": "heartbeat"}
 async def server_in_process(settings: Settings) -> AsyncIterator[tuple[str, EventRelay]]:
     """The app under uvicorn on this event loop: (base URL, the app's EventRelay)."""
     app = server_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
+    async with uvicorn_in_process(app) as base_url:
         relay = app.state.server.workers.get(EventRelay.name)
         assert isinstance(relay, EventRelay)
-        yield f"http://127.0.0.1:{port}", relay
-    finally:
-        server.should_exit = True
-        await task
+        yield base_url, relay
 
 
 @pytest.fixture

@@ -91,6 +91,12 @@ async def load_user(db: Postgres, name: str) -> User:
     return user
 
 
+async def list_users(db: Postgres) -> list[User]:
+    """Every user, by name (a deployment has tens or hundreds, not millions)."""
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM public.users ORDER BY name")
+    return [User.from_row(row) for row in rows]
+
+
 async def get_user_by_api_key(db: Postgres, key: str) -> User | None:
     row = await db.fetchrow(
         f"SELECT {_COLUMNS} FROM public.users WHERE api_key_hash = $1", hash_api_key(key)

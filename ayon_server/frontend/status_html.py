@@ -232,7 +232,8 @@ def render_status_page(data: StatusPageData) -> str:
         "<header><h1>AYON server</h1>"
         f'<p class="meta">version <code>{escape(data.version)}</code> · '
         f"host <code>{escape(data.hostname)}</code> · "
-        f"up {escape(format_uptime(data.uptime))} · {_badge(state)}</p></header>"
+        f"up {escape(format_uptime(data.uptime))} · {_badge(state)} · "
+        '<a href="/maintenance">admin pages</a> (log in)</p></header>'
     )
     footer = (
         f"<footer>Generated {escape(format_time(data.generated_at))}; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -148,6 +148,25 @@ def next_run_at(config: MaintenanceConfig, now: datetime | None = None) -> datet
     return cron_trigger(config.schedule, config.timezone).get_next_fire_time(
         None, now or datetime.now(UTC)
     )
+
+
+def preview_schedule(
+    schedule: str, timezone: str, count: int, now: datetime | None = None
+) -> list[datetime]:
+    """The next `count` fire times of a schedule, validated as a saved one would be (so the
+    preview and a save agree); InvalidMaintenanceConfig names what is wrong."""
+    config = validate_config({"schedule": schedule, "timezone": timezone})
+    trigger = cron_trigger(config.schedule, config.timezone)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    moment = now or datetime.now(UTC)
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, moment = fire, fire + timedelta(microseconds=1)
+    return times
 
 
 def cron_trigger(schedule: str, timezone: str) -> CronTrigger:

@@ -35,3 +35,13 @@ async def delete_snapshots_before(conn: asyncpg.Connection, cutoff: date, limit:
         limit,
     )
     return rows_affected(status)
+
+
+async def recent_snapshots(db: Postgres, days: int) -> list[tuple[date, dict[str, Any]]]:
+    """The newest `days` snapshots, oldest first (for charts over time)."""
+    rows = await db.fetch(
+        "SELECT date, data FROM (SELECT date, data FROM public.metrics ORDER BY date DESC LIMIT $1)"
+        " newest ORDER BY date",
+        days,
+    )
+    return [(row["date"], row["data"] if isinstance(row["data"], dict) else {}) for row in rows]

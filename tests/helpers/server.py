@@ -1,5 +1,6 @@
-"""Running a server for a test: the app in this process (over ASGI), or a real
-`python entrypoint.py` process (setup and maintenance off) on a free port (`free_port`)."""
+"""Running a server for a test: the app in this process (over ASGI, or under uvicorn on a real
+socket), or a real `python entrypoint.py` process (setup and maintenance off) on a free port
+(`free_port`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from ayon_server.api.app import create_app
@@ -40,6 +42,33 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@asynccontextmanager
+async def uvicorn_in_process(app: FastAPI) -> AsyncIterator[str]:
+    """The app under uvicorn on this event loop, on a free port; its base URL. For tests that
+    need a real socket (a websocket client, a browser) and still reach into the app."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _server_env(settings: Settings, port: int, **env: str) -> dict[str, str]:

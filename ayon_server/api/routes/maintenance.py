@@ -30,6 +30,7 @@ from ayon_server.maintenance.config import (
     InvalidMaintenanceConfig,
     load_config,
     next_run_at,
+    preview_schedule,
     save_config,
 )
 from ayon_server.maintenance.lock import MaintenanceLocked, is_running
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_DEFAULT_LIMIT = 30
 HISTORY_MAX_LIMIT = 500
+PREVIEW_DEFAULT_COUNT = 5
+PREVIEW_MAX_COUNT = 50
 
 
 class CamelModel(BaseModel):
@@ -215,6 +218,29 @@ async def get_maintenance_history(
 ) -> MaintenanceHistory:
     runs = await list_runs(runtime.db, limit)
     return MaintenanceHistory(items=[HistoryItem.of(run) for run in runs])
+
+
+class SchedulePreview(CamelModel):
+    schedule: str
+    timezone: str
+    # ISO 8601 in the schedule's time zone, soonest first.
+    next_runs: list[datetime]
+
+
+@router.get("/api/maintenance/schedule/preview", response_model=SchedulePreview)
+async def get_schedule_preview(
+    _admin: AdminUser,
+    schedule: Annotated[str, Query(max_length=200, description="5-field cron expression")],
+    timezone: Annotated[str, Query(max_length=100, description="IANA time zone")] = "UTC",
+    count: Annotated[int, Query(ge=1, le=PREVIEW_MAX_COUNT)] = PREVIEW_DEFAULT_COUNT,
+) -> SchedulePreview:
+    """When a schedule would fire next, validated exactly as PATCH /api/config/maintenance
+    validates it (400 with the same detail), without saving anything."""
+    try:
+        times = preview_schedule(schedule, timezone, count)
+    except InvalidMaintenanceConfig as exc:
+        raise BadRequestException(str(exc)) from None
+    return SchedulePreview(schedule=schedule, timezone=timezone, next_runs=times)
 
 
 def _forget(runs: set[asyncio.Task[Any]]) -> Any:

@@ -55,6 +55,12 @@ class PasswordChange(BaseModel):
     api_key: str | None = Field(default=None, alias="apiKey", min_length=32, max_length=256)
 
 
+@router.get("")
+async def list_users(_admin: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """Every user, for the admin UI (AYON's clients list users over GraphQL)."""
+    return {"users": [user.payload() for user in await users.list_users(runtime.db)]}
+
+
 @router.get("/me")
 async def get_me(caller: CurrentUser) -> dict[str, Any]:
     return caller.user.payload()
