@@ -74,11 +74,13 @@ async def existing_files(runtime: Runtime, project: str) -> dict[str, str | None
     return {r["id"].hex: r["activity_id"].hex if r["activity_id"] else None for r in rows}
 
 
-async def age_deleted_event(runtime: Runtime, entity_id: str, age: timedelta) -> None:
+async def age_gone_origin(runtime: Runtime, project: str, entity_id: str, age: timedelta) -> None:
+    """Pretend the origin `entity_id` went `age` ago (its recorded deletion time)."""
+    schema = f"project_{project.lower()}"
     status = await runtime.db.execute(
-        "UPDATE public.events SET created_at = now() - $2::interval "
-        "WHERE topic LIKE 'entity.%.deleted' AND summary->>'entityId' = $1",
-        entity_id,
+        f"UPDATE {schema}.gone_origins g SET gone_at = now() - $2::interval "
+        f"FROM {schema}.activity_references r WHERE r.id = g.reference_id AND r.entity_id = $1",
+        uuid.UUID(entity_id),
         age,
     )
     assert status == "UPDATE 1"
@@ -109,39 +111,26 @@ async def test_clean_activities_deletes_activities_of_entities_gone_past_the_gra
     on_recent = await comment_on(client, project, "folder", recent, headers)
     on_old = await comment_on(client, project, "folder", old, headers, files=[file_id])
     on_task = await comment_on(client, project, "task", task, headers)
-    for folder in (recent, old, parent):  # the task goes with its folder, without an event
+    for folder in (recent, old, parent):  # the task goes with its folder
         response = await client.delete(f"{base}/folders/{folder}", headers=headers)
         assert response.status_code == 204, response.text
-    await age_deleted_event(runtime, old, OLD)
-    await age_deleted_event(runtime, parent, OLD)
+    await age_gone_origin(runtime, project, old, OLD)
     everything = {on_kept, on_recent, on_old, on_task}
 
     dry = await run_task(runtime, "clean_activities", dry_run=True)
     assert dry.result["deleted"] == 1
     assert await existing_activities(runtime, project) == everything
     assert await existing_files(runtime, project) == {file_id: on_old}
-    stamped = await runtime.db.fetchval(
-        f"SELECT count(*) FROM project_{project.lower()}.activity_references "
-        "WHERE data ? 'originGoneAt'"
-    )
-    assert stamped == 0
 
     first = await run_task(runtime, "clean_activities")
     assert first.result["deleted"] == 1 and first.result["filesUnattached"] == 1
-    # The cascaded task had no deleted event: its absence is stamped now, not acted on.
-    assert first.result["originsMarkedGone"] == 1
+    # The cascaded task went when its folder did, just now: inside the grace period.
     assert await existing_activities(runtime, project) == {on_kept, on_recent, on_task}
     assert await existing_files(runtime, project) == {file_id: None}
 
-    await runtime.db.execute(
-        f"UPDATE project_{project.lower()}.activity_references "
-        "SET data = jsonb_build_object('originGoneAt', now() - $1::interval) "
-        "WHERE reference_type = 'origin' AND entity_id = $2",
-        OLD,
-        uuid.UUID(task),
-    )
+    await age_gone_origin(runtime, project, task, OLD)
     second = await run_task(runtime, "clean_activities")
-    assert second.result["deleted"] == 1 and second.result["originsMarkedGone"] == 0
+    assert second.result["deleted"] == 1
     assert await existing_activities(runtime, project) == {on_kept, on_recent}
     again = await run_task(runtime, "clean_activities")
     assert again.result["deleted"] == 0

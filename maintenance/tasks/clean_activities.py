@@ -1,12 +1,12 @@
 """clean_activities: delete activities whose origin entity is gone, after the grace period.
 
-When an entity went away is known from its `entity.<type>.deleted` event (summary.entityId).
-Entities removed by a cascade (the tasks of a deleted folder) or whose event clean_events
-already removed have no such event: the first run that finds their origin missing stamps
-`originGoneAt` into the origin reference's data, and the grace period counts from that stamp.
-So an activity is never deleted sooner than `activityGraceDays` after its origin was known to
-be gone. Files of deleted activities become attached to nothing; clean_files removes them later.
-A dry run counts and stamps nothing.
+When an origin went is recorded by triggers in the project's `gone_origins` (the entity's
+deletion, cascades included, or the write of an origin naming no existing entity; see the
+project schema template), so a run reads only the origins past the grace period, through the
+index on `gone_at`: its cost follows the garbage, and a run with nothing due reads a few index
+pages per project whatever the size of the events or the references. An origin whose entity
+exists again (re-created with the same id) is only forgotten, and its activity kept. Files of
+deleted activities become attached to nothing; clean_files removes them later.
 """
 
 from __future__ import annotations
@@ -15,111 +15,85 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from ayon_server.entities.registry import ENTITY_TYPES, EntityType
-from ayon_server.projects.store import ProjectRef
+from ayon_server.entities.registry import ENTITY_TYPES
+from ayon_server.projects.store import ProjectRef, load_project_ref
 from maintenance.batching import rows_affected, run_in_batches
 from maintenance.tasks.base import ProjectTask, TaskContext
 
 
-def _gone_origins(project: ProjectRef, entity_type: EntityType) -> str:
-    """Origin references ($1 = entity type) whose entity no longer exists, as alias `r`,
-    with `gone_at`: the time of the entity's deleted event ($2 topic, $3 project) or stamp."""
+def _still_gone(project: ProjectRef) -> str:
+    """Condition on reference `r`: its entity does not exist (one primary-key probe)."""
+    cases = " ".join(
+        f"WHEN '{t.name}' THEN NOT EXISTS "
+        f"(SELECT 1 FROM {project.table(t.table)} e WHERE e.id = r.entity_id)"
+        for t in ENTITY_TYPES.values()
+    )
+    return f"CASE r.entity_type {cases} ELSE FALSE END"
+
+
+def _due_sql(project: ProjectRef) -> str:
+    """$1 cutoff, $2 limit: origins gone before the cutoff, oldest first, with whether their
+    entity is still gone."""
     return f"""
-        SELECT r.id, r.activity_id, coalesce(
-            (SELECT max(ev.created_at) FROM public.events ev
-             WHERE ev.topic = $2 AND ev.project_name = $3
-               AND ev.summary->>'entityId' = replace(r.entity_id::text, '-', '')),
-            (r.data->>'originGoneAt')::timestamptz
-        ) AS gone_at
-        FROM {project.table("activity_references")} r
-        WHERE r.reference_type = 'origin' AND r.entity_type = $1
-          AND NOT EXISTS (
-              SELECT 1 FROM {project.table(entity_type.table)} e WHERE e.id = r.entity_id
-          )
+        SELECT g.reference_id, r.activity_id, {_still_gone(project)} AS gone
+        FROM {project.table("gone_origins")} g
+        JOIN {project.table("activity_references")} r ON r.id = g.reference_id
+        WHERE g.gone_at < $1
+        ORDER BY g.gone_at
+        LIMIT $2
     """
 
 
 async def _count(ctx: TaskContext, project: ProjectRef, cutoff: datetime) -> int:
-    total = 0
-    for entity_type in ENTITY_TYPES.values():
-        total += await ctx.runtime.db.fetchval(
-            f"SELECT count(DISTINCT activity_id) FROM ({_gone_origins(project, entity_type)}) g "
-            "WHERE gone_at < $4",
-            entity_type.name,
-            f"entity.{entity_type.name}.deleted",
-            project.name,
-            cutoff,
-        )
-    return total
+    return await ctx.runtime.db.fetchval(
+        f"""
+        SELECT count(DISTINCT r.activity_id)
+        FROM {project.table("gone_origins")} g
+        JOIN {project.table("activity_references")} r ON r.id = g.reference_id
+        WHERE g.gone_at < $1 AND {_still_gone(project)}
+        """,
+        cutoff,
+    )
 
 
-async def _stamp(ctx: TaskContext, project: ProjectRef, entity_type: EntityType) -> None:
-    """Record when an origin without a deleted event was first seen gone."""
-
+async def _delete(ctx: TaskContext, project_name: str, cutoff: datetime) -> None:
     async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        status = await conn.execute(
-            f"""
-            UPDATE {project.table("activity_references")} r
-            SET data = r.data || jsonb_build_object('originGoneAt', $4::timestamptz)
-            WHERE r.id IN (
-                SELECT id FROM ({_gone_origins(project, entity_type)}) g
-                WHERE gone_at IS NULL LIMIT $5
-            )
-            """,
-            entity_type.name,
-            f"entity.{entity_type.name}.deleted",
-            project.name,
-            ctx.now,
-            limit,
-        )
-        return rows_affected(status)
-
-    await run_in_batches(ctx, batch, count="originsMarkedGone")
-
-
-async def _delete(
-    ctx: TaskContext, project: ProjectRef, entity_type: EntityType, cutoff: datetime
-) -> None:
-    """Delete the activities whose origin of this type went before cutoff; unattach their files."""
-
-    async def batch(conn: asyncpg.Connection, limit: int) -> int:
-        doomed = [
-            row["activity_id"]
-            for row in await conn.fetch(
-                f"SELECT DISTINCT activity_id FROM ({_gone_origins(project, entity_type)}) g "
-                "WHERE gone_at < $4 LIMIT $5",
-                entity_type.name,
-                f"entity.{entity_type.name}.deleted",
-                project.name,
-                cutoff,
-                limit,
-            )
-        ]
-        unattached = rows_affected(
+        # The project lock keeps the schema from being dropped under the batch.
+        project = await load_project_ref(conn, project_name, lock=True)
+        due = await conn.fetch(_due_sql(project), cutoff, limit)
+        doomed = list({row["activity_id"] for row in due if row["gone"]})
+        back = [row["reference_id"] for row in due if not row["gone"]]
+        if back:
             await conn.execute(
-                f"UPDATE {project.table('files')} SET activity_id = NULL, updated_at = now() "
-                "WHERE activity_id = ANY($1::uuid[])",
-                doomed,
+                f"DELETE FROM {project.table('gone_origins')} WHERE reference_id = ANY($1::uuid[])",
+                back,
             )
-        )
-        ctx.report.add("filesUnattached", unattached)
-        await conn.execute(
-            f"DELETE FROM {project.table('activities')} WHERE id = ANY($1::uuid[])", doomed
-        )
-        return len(doomed)
+        if doomed:
+            unattached = rows_affected(
+                await conn.execute(
+                    f"UPDATE {project.table('files')} SET activity_id = NULL, updated_at = now() "
+                    "WHERE activity_id = ANY($1::uuid[])",
+                    doomed,
+                )
+            )
+            ctx.report.add("filesUnattached", unattached)
+            # Their references, and so their gone_origins rows, go with them.
+            await conn.execute(
+                f"DELETE FROM {project.table('activities')} WHERE id = ANY($1::uuid[])", doomed
+            )
+        ctx.report.add("deleted", len(doomed))
+        return len(due)
 
-    await run_in_batches(ctx, batch)
+    await run_in_batches(ctx, batch, count=None)
 
 
 class CleanActivities(ProjectTask):
     name = "clean_activities"
-    counts = ("deleted", "filesUnattached", "originsMarkedGone")
+    counts = ("deleted", "filesUnattached")
 
     async def clean_project(self, ctx: TaskContext, project: ProjectRef) -> None:
         cutoff = ctx.now - timedelta(days=ctx.config.activity_grace_days)
         if ctx.dry_run:
             ctx.report.add("deleted", await _count(ctx, project, cutoff))
-            return
-        for entity_type in ENTITY_TYPES.values():
-            await _stamp(ctx, project, entity_type)
-            await _delete(ctx, project, entity_type, cutoff)
+        else:
+            await _delete(ctx, project.name, cutoff)
