@@ -8,13 +8,19 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import pytest
 
+from ayon_server.config import Settings
 from ayon_server.projects.store import load_project_ref
 from ayon_server.runtime import Runtime
+from ayon_server.schema import load_migrations
 from maintenance.runner import MaintenanceRunner, TaskOutcome
 from maintenance.tasks.clean_activities import _due_sql
+from setup import MIGRATIONS_DIR
+from setup.database import create_database
+from setup.migrate import apply_migrations
 from tests.conftest import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -158,3 +164,66 @@ async def test_the_statements_do_not_read_public_events(
     plan = str(await runtime.db.fetchval(f"EXPLAIN (VERBOSE, FORMAT JSON) {explained}"))
     assert "gone_origins" in plan
     assert '"Schema": "public"' not in plan and "events" not in plan
+
+
+@pytest.fixture
+async def migrating_database(empty_database: Settings) -> AsyncIterator[asyncpg.Connection]:
+    await create_database(empty_database.postgres_url)
+    conn = await asyncpg.connect(empty_database.postgres_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def test_the_upgrade_records_the_origins_already_gone_with_the_time_they_went(
+    migrating_database: asyncpg.Connection,
+) -> None:
+    """Before the upgrade a gone origin's time came from its entity's deleted event, else from
+    the stamp a run left; the upgrade carries exactly those times over, once."""
+    conn = migrating_database
+    migrations = load_migrations(MIGRATIONS_DIR)
+    before = [m for m in migrations if m.version < 8]
+    await apply_migrations(conn, before)
+    await conn.execute("INSERT INTO public.projects (name, code) VALUES ('Up', 'up')")
+    await conn.fetchval("SELECT public.create_project_schema('Up')")
+    evented, stamped, alive = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    refs = {}
+    for folder in (evented, stamped, alive):
+        activity, refs[folder] = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO project_up.folders (id, name, folder_type, path, status) "
+            "VALUES ($1, $2, 'Shot', $2, 'Not ready')",
+            folder,
+            folder.hex,
+        )
+        await conn.execute(
+            "INSERT INTO project_up.activities (id, activity_type) VALUES ($1, 'comment')",
+            activity,
+        )
+        await conn.execute(
+            "INSERT INTO project_up.activity_references "
+            "(id, activity_id, reference_type, entity_type, entity_id, data) "
+            "VALUES ($1, $2, 'origin', 'folder', $3, $4::jsonb)",
+            refs[folder],
+            activity,
+            folder,
+            '{"originGoneAt": "2026-01-02T00:00:00+00:00"}' if folder == stamped else "{}",
+        )
+    await conn.execute(
+        "DELETE FROM project_up.folders WHERE id = ANY($1::uuid[])", [evented, stamped]
+    )
+    await conn.execute(
+        "INSERT INTO public.events (id, hash, topic, project_name, summary, status, created_at) "
+        "VALUES ($1, $2, 'entity.folder.deleted', 'Up', $3::jsonb, 'finished', '2026-01-01')",
+        uuid.uuid4(),
+        secrets.token_hex(8),
+        f'{{"entityId": "{evented.hex}"}}',
+    )
+
+    await apply_migrations(conn, migrations)
+    gone = {
+        row["reference_id"]: row["gone_at"].date().isoformat()
+        for row in await conn.fetch("SELECT reference_id, gone_at FROM project_up.gone_origins")
+    }
+    assert gone == {refs[evented]: "2026-01-01", refs[stamped]: "2026-01-02"}
