@@ -268,7 +268,7 @@ async def main() -> None:
         idle = await baseline(ours_url)
         naive = await measure("naive: one DELETE", naive_url, lambda: naive_events(naive_url))
         ours = await measure(
-            "clean_events: batches", ours_url, lambda: task_runner(ours_rt, "clean_events")
+            "clean_events: keyset walk", ours_url, lambda: task_runner(ours_rt, "clean_events")
         )
         report([idle, naive, ours], naive, ours)
         broken = (

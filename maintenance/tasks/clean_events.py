@@ -2,14 +2,18 @@
 
 Two retentions apply: `eventRetentionDays` (null keeps events forever) for every topic except
 MAINTENANCE_TOPIC, whose run history follows `maintenanceHistoryDays`. An event goes only when
-it is expired, not pending or in progress, not this run's own event, and no event depends on it.
-Deleting the leaves of a chain makes their parents deletable, so passes repeat until one deletes
-nothing; a chain whose newest dependent must stay keeps all its ancestors.
+it is expired, not pending or in progress, not this run's own event, and every event depending
+on it (transitively) goes too; a chain whose newest dependent must stay keeps all its ancestors.
+
+Each retention is one forward walk in (created_at, id) order, resumed from the last event of
+the previous batch (the index events_created_at_id_idx), so no batch reads again what an earlier
+one passed: the cost follows the expired events, and a chain is handled where the walk meets it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,21 +31,83 @@ _EXPIRED = """
     AND e.id IS DISTINCT FROM $4
 """
 
-_DELETE_BATCH = f"""
+
+def _walk_batch(maintenance: bool) -> str:
+    """One batch of a walk: look at the next $8 events after position ($5, $6) in (created_at, id)
+    order and delete those that may go and that nothing depends on, in one statement.
+
+    `maintenance` walks the run history (topic $1, up to its cutoff $7); otherwise the walk
+    reads events_created_at_id_idx in order and stops at the first event not before the cutoff
+    $7 (`ended`), passing over the run history on its way: a shape whose plan stays good when
+    PostgreSQL caches a generic one.
+    Rows are deleted by the ctid this statement read them at (one snapshot: it is the same row
+    version). Returned: how many were looked at, the new position, the counts, and `parents`,
+    the events that may go but have dependents (handled with their descendants).
+    """
+    if maintenance:
+        rows = """
+            SELECT ctid, * FROM public.events
+            WHERE topic = $1 AND (created_at, id) > ($5, $6) AND created_at < $7
+            ORDER BY created_at, id LIMIT $8
+        """
+        in_walk = "true"
+    else:
+        rows = """
+            SELECT ctid, * FROM public.events WHERE (created_at, id) > ($5, $6)
+            ORDER BY created_at, id LIMIT $8
+        """
+        in_walk = "e.created_at < $7 AND e.topic <> $1"
+    return f"""
+        WITH looked_at AS (
+            SELECT e.ctid, e.id, e.created_at, {in_walk} AS in_walk,
+                   COALESCE({_EXPIRED}, false) AS expired,
+                   EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id)
+                       AS has_dependents
+            FROM ({rows}) e
+        ), deleted AS (
+            DELETE FROM public.events WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM looked_at WHERE in_walk AND expired AND NOT has_dependents
+            ))
+            -- Re-checked on the current row version should the status change meanwhile.
+            AND status NOT IN ('pending', 'in_progress')
+            RETURNING topic
+        ), last AS (
+            SELECT created_at, id FROM looked_at ORDER BY created_at DESC, id DESC LIMIT 1
+        )
+        SELECT (SELECT count(*) FROM looked_at) AS looked_at,
+               (SELECT bool_or(created_at >= $7) FROM looked_at) AS ended,
+               (SELECT created_at FROM last) AS last_created_at, (SELECT id FROM last) AS last_id,
+               (SELECT array_agg(id) FROM looked_at WHERE in_walk AND expired AND has_dependents)
+                   AS parents,
+               (SELECT count(*) FROM deleted) AS total,
+               (SELECT count(*) FILTER (WHERE topic = $1) FROM deleted) AS history
+    """
+
+
+# $5 events that others depend on: for each, its descendants (through the depends_on index) and
+# whether any of them must stay. A chain is handled where the walk meets its oldest member.
+_DESCENDANTS = f"""
+    WITH RECURSIVE tree(root, id, keep) AS (
+        SELECT id, id, false FROM unnest($5::uuid[]) AS id
+        UNION
+        SELECT t.root, e.id, NOT COALESCE({_EXPIRED}, false)
+        FROM tree t JOIN public.events e ON e.depends_on = t.id
+    )
+    SELECT root, array_agg(id) AS ids, bool_or(keep) AS kept FROM tree GROUP BY root
+"""
+
+# $1 maintenance topic, $2 the events to delete.
+_DELETE = """
     WITH deleted AS (
-        DELETE FROM public.events
-        WHERE id = ANY(ARRAY(
-            SELECT e.id FROM public.events e
-            WHERE {_EXPIRED}
-              AND NOT EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id)
-            LIMIT $5
-        ))
+        DELETE FROM public.events WHERE id = ANY($2::uuid[])
         -- Re-checked on the current row version should the status change meanwhile.
         AND status NOT IN ('pending', 'in_progress')
         RETURNING topic
     )
     SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history FROM deleted
 """
+
+_WALK_START = (datetime.min.replace(tzinfo=UTC), uuid.UUID(int=0))
 
 # What the passes would delete: every expired event none of whose descendants has to stay.
 _COUNT_DELETABLE = f"""
@@ -79,17 +145,45 @@ class CleanEvents(MaintenanceTask):
             await self._delete(ctx, params)
 
     async def _delete(self, ctx: TaskContext, params: tuple[Any, ...]) -> None:
-        async def batch(conn: asyncpg.Connection, limit: int) -> int:
-            row = await conn.fetchrow(_DELETE_BATCH, *params, limit)
-            ctx.report.add("deleted", row["total"] - row["history"])
-            ctx.report.add("maintenanceHistoryDeleted", row["history"])
-            return row["total"]
+        _, cutoff, history_cutoff, _ = params
+        await self._walk(ctx, params, history_cutoff, maintenance=True)
+        if cutoff is not None:
+            await self._walk(ctx, params, cutoff, maintenance=False)
 
-        while True:
-            # A concurrent insert of a dependent makes the whole batch fail on the foreign key;
-            # the batch is rolled back and selected again without that event.
-            deleted = await run_in_batches(
-                ctx, batch, count=None, retry_on=(asyncpg.ForeignKeyViolationError,)
-            )
-            if deleted == 0:
-                return
+    async def _walk(
+        self, ctx: TaskContext, params: tuple[Any, ...], end: datetime, *, maintenance: bool
+    ) -> None:
+        """One forward pass over the events of one retention, oldest first."""
+        position = _WALK_START
+        walk_batch = _walk_batch(maintenance)
+
+        async def batch(conn: asyncpg.Connection, limit: int) -> int:
+            nonlocal position
+            # No JIT: compiling these statements would cost more than running them.
+            await conn.execute("SET LOCAL jit = off")
+            if maintenance:
+                # Planned for the run-history topic, which is rare (its index, not a walk of
+                # every event); the few deletes it makes do not mind their checks being planned
+                # each time too.
+                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            row = await conn.fetchrow(walk_batch, *params, *position, end, limit)
+            total, history = row["total"], row["history"]
+            if row["parents"]:
+                doomed = [
+                    event_id
+                    for tree in await conn.fetch(_DESCENDANTS, *params, row["parents"])
+                    if not tree["kept"]
+                    for event_id in tree["ids"]
+                ]
+                deleted = await conn.fetchrow(_DELETE, params[0], doomed)
+                total, history = total + deleted["total"], history + deleted["history"]
+            ctx.report.add("deleted", total - history)
+            ctx.report.add("maintenanceHistoryDeleted", history)
+            if row["last_id"] is not None:
+                position = (row["last_created_at"], row["last_id"])
+            # Past the cutoff: nothing more to look at (a short batch ends the walk).
+            return 0 if row["ended"] else row["looked_at"]
+
+        # A concurrent insert of a dependent makes the batch fail on the foreign key; it is rolled
+        # back and run again from the same position, and then keeps that event.
+        await run_in_batches(ctx, batch, count=None, retry_on=(asyncpg.ForeignKeyViolationError,))
