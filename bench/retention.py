@@ -1,10 +1,16 @@
-"""Retention benchmark: clean_logs and clean_events versus one naive DELETE, side by side.
+"""Retention benchmark: clean_logs and clean_events versus the naive way, side by side.
 
 Fills two identical databases of its own (by default 1,000,000 log rows over 60 days and
 500,000 events over 400 days, some in depends_on chains), then on each one runs either the
 maintenance task or the naive single statement while a concurrent client inserts and reads small
 events (and writes log rows) as fast as it can. Prints durations, rows removed, and the p50/p99
-latency of that client, with ratios. Needs only a local PostgreSQL and Redis:
+latency of that client, with ratios.
+
+The naive database also holds the same log rows the way AYON stores them: as `log.<level>`
+events of one big events table with AYON's columns and indexes (`ayon_events`, the definition
+of ayon-backend's schemas/schema.public.sql); its baseline is one correct DELETE of the expired
+ones. The events baseline is one DELETE of the expired events nothing depends on. Needs only a
+local PostgreSQL and Redis:
 
     .venv/bin/python bench/retention.py [--logs 1000000] [--events 500000]
 
@@ -101,6 +107,66 @@ async def fill(url: str, n_logs: int, n_events: int) -> None:
         await conn.close()
 
 
+# AYON's events table and indexes (ayon-backend, schemas/schema.public.sql), where AYON keeps
+# its logs as events with topic log.<level>.
+AYON_EVENTS = """
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE TABLE public.ayon_events (
+        id UUID NOT NULL PRIMARY KEY,
+        hash VARCHAR NOT NULL,
+        topic VARCHAR NOT NULL,
+        sender VARCHAR,
+        sender_type VARCHAR,
+        project_name VARCHAR,
+        user_name VARCHAR,
+        depends_on UUID REFERENCES public.ayon_events(id),
+        status VARCHAR NOT NULL DEFAULT 'finished' CHECK (status IN
+            ('pending', 'in_progress', 'finished', 'failed', 'aborted', 'restarted')),
+        retries INTEGER NOT NULL DEFAULT 0,
+        description TEXT NOT NULL DEFAULT '',
+        summary JSONB NOT NULL DEFAULT '{}'::JSONB,
+        payload JSONB NOT NULL DEFAULT '{}'::JSONB,
+        created_at TIMESTAMPTZ DEFAULT NOW(),
+        updated_at TIMESTAMPTZ DEFAULT NOW(),
+        creation_order SERIAL NOT NULL
+    );
+    CREATE UNIQUE INDEX ayon_unique_event_hash ON ayon_events (hash);
+    CREATE UNIQUE INDEX ayon_unique_creation_order ON ayon_events (creation_order);
+    CREATE INDEX ayon_event_topic_idx ON ayon_events USING GIN (topic gin_trgm_ops);
+    CREATE INDEX ayon_event_depends_on_idx ON ayon_events (depends_on);
+    CREATE INDEX ayon_event_project_name_idx ON ayon_events (project_name);
+    CREATE INDEX ayon_event_user_name_idx ON ayon_events (user_name);
+    CREATE INDEX ayon_event_created_at_idx ON ayon_events (created_at);
+    CREATE INDEX ayon_event_updated_at_idx ON ayon_events (updated_at);
+    CREATE INDEX ayon_event_status_idx ON ayon_events (status);
+    CREATE INDEX ayon_event_retries_idx ON ayon_events (retries);
+    CREATE INDEX ayon_events_sender_type_idx ON ayon_events (sender_type);
+    CREATE INDEX ayon_idx_events_excluded_lookup ON ayon_events (topic, updated_at)
+        INCLUDE (depends_on) WHERE depends_on IS NOT NULL AND status IN ('finished', 'failed');
+    CREATE INDEX ayon_idx_events_source_processing ON ayon_events (topic, status, created_at);
+    CREATE INDEX ayon_idx_events_target_lookup ON ayon_events (depends_on, topic);
+"""
+
+
+async def fill_ayon_logs(url: str) -> None:
+    """The log rows of `fill`, as AYON stores them."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(AYON_EVENTS)
+        await conn.execute(
+            """
+            INSERT INTO public.ayon_events (id, hash, topic, sender, user_name, description,
+                                            summary, created_at, updated_at)
+            SELECT gen_random_uuid(), md5(random()::text || id::text), 'log.' || level, module,
+                   user_name, message, context, created_at, created_at
+            FROM public.logs
+            """
+        )
+        await conn.execute("VACUUM (ANALYZE) public.ayon_events")
+    finally:
+        await conn.close()
+
+
 async def probe(url: str, stop: asyncio.Event, latencies: list[float]) -> None:
     """A small client: insert an event, read it back, write a log row; one round at a time."""
     conn = await asyncpg.connect(url)
@@ -145,11 +211,12 @@ async def baseline(url: str, seconds: float = 3.0) -> Measurement:
     return await measure("idle (no clean-up)", url, idle)
 
 
-async def naive_logs(url: str) -> int:
+async def ayon_logs(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
         status = await conn.execute(
-            "DELETE FROM public.logs WHERE created_at < now() - make_interval(days => $1)",
+            "DELETE FROM public.ayon_events "
+            "WHERE topic LIKE 'log.%' AND created_at < now() - make_interval(days => $1)",
             LOG_RETENTION_DAYS,
         )
     finally:
@@ -194,7 +261,9 @@ async def count(url: str, query: str) -> int:
         await conn.close()
 
 
-def report(rows: list[Measurement], naive: Measurement, ours: Measurement) -> None:
+def report(
+    rows: list[Measurement], naive: Measurement, ours: Measurement, baseline: str = "naive"
+) -> None:
     print(f"  {'approach':<34}{'seconds':>9}{'removed':>11}{'p50 ms':>9}{'p99 ms':>9}{'probes':>8}")
     for m in rows:
         print(
@@ -202,7 +271,7 @@ def report(rows: list[Measurement], naive: Measurement, ours: Measurement) -> No
             f"{m.p99_ms:>9.2f}{m.probes:>8}"
         )
     print(
-        f"  ratio naive/ours: time {naive.seconds / ours.seconds:.2f}x, "
+        f"  ratio {baseline}/ours: time {naive.seconds / ours.seconds:.2f}x, "
         f"concurrent p99 {naive.p99_ms / max(ours.p99_ms, 1e-9):.2f}x"
     )
 
@@ -233,6 +302,8 @@ async def main() -> None:
             started = time.perf_counter()
             await run_setup(s)
             await fill(s.postgres_url, args.logs, args.events)
+            if key == "naive":
+                await fill_ayon_logs(s.postgres_url)
             print(
                 f"filled {key}: {args.logs:,} log rows over {LOG_DAYS} days, "
                 f"{args.events:,} events over {EVENT_DAYS} days "
@@ -251,18 +322,20 @@ async def main() -> None:
 
         print(f"\nclean_logs (retention {LOG_RETENTION_DAYS} days)")
         idle = await baseline(ours_url)
-        naive = await measure("naive: one DELETE", naive_url, lambda: naive_logs(naive_url))
+        naive = await measure("AYON's layout: one DELETE", naive_url, lambda: ayon_logs(naive_url))
         ours = await measure(
             "clean_logs: drop partitions+batches",
             ours_url,
             lambda: task_runner(ours_rt, "clean_logs"),
         )
-        report([idle, naive, ours], naive, ours)
-        expired = "SELECT count(*) FROM public.logs WHERE created_at < now() - interval '7 days'"
-        print(
-            f"  expired rows left: naive {await count(naive_url, expired)}, "
-            f"ours {await count(ours_url, expired)}"
+        report([idle, naive, ours], naive, ours, baseline="AYON")
+        expired = "created_at < now() - interval '7 days'"
+        left_ayon = await count(
+            naive_url,
+            f"SELECT count(*) FROM public.ayon_events WHERE topic LIKE 'log.%' AND {expired}",
         )
+        left_ours = await count(ours_url, f"SELECT count(*) FROM public.logs WHERE {expired}")
+        print(f"  expired rows left: AYON's layout {left_ayon}, ours {left_ours}")
 
         print(f"\nclean_events (retention {EVENT_RETENTION_DAYS} days)")
         idle = await baseline(ours_url)

@@ -35,27 +35,20 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 async def list_partitions(conn: asyncpg.Connection) -> list[LogPartition]:
+    # Bounds print in the session time zone; PostgreSQL parses them back, in the same query.
     rows = await conn.fetch(
         """
-        SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+        SELECT c.relname AS name, b.m[1]::timestamptz AS lower, b.m[2]::timestamptz AS upper
         FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid
         JOIN pg_class p ON p.oid = i.inhparent
         JOIN pg_namespace n ON n.oid = p.relnamespace
+        CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), $1) AS b(m)
         WHERE n.nspname = 'public' AND p.relname = 'logs'
-        """
+        """,
+        _BOUND_RE.pattern,
     )
-    partitions = []
-    for row in rows:
-        match = _BOUND_RE.search(row["bound"] or "")
-        if match is None:
-            partitions.append(LogPartition(row["name"], None, None))
-            continue
-        # Bounds print in the session time zone; parse them back through PostgreSQL.
-        lower, upper = await conn.fetchrow(
-            "SELECT $1::text::timestamptz, $2::text::timestamptz", *match.groups()
-        )
-        partitions.append(LogPartition(row["name"], lower, upper))
+    partitions = [LogPartition(row["name"], row["lower"], row["upper"]) for row in rows]
     return sorted(partitions, key=lambda p: (p.lower is None, p.lower or datetime.min))
 
 
@@ -109,4 +102,11 @@ def _literal(moment: datetime) -> str:
 
 
 async def drop_partition(conn: asyncpg.Connection, name: str) -> None:
-    await conn.execute(f"DROP TABLE IF EXISTS public.{quote_ident(name)}")
+    await drop_partitions(conn, [name])
+
+
+async def drop_partitions(conn: asyncpg.Connection, names: list[str]) -> None:
+    """Drop these partitions in one statement: public.logs is locked once for all of them."""
+    if names:
+        tables = ", ".join(f"public.{quote_ident(name)}" for name in names)
+        await conn.execute(f"DROP TABLE IF EXISTS {tables}")
