@@ -9,6 +9,7 @@ import pytest
 
 from ayon_server.auth.sessions import Session, SessionStore, session_key, user_index_key
 from ayon_server.auth.tokens import new_token
+from ayon_server.maintenance.config import save_config
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
 
@@ -89,3 +90,27 @@ async def test_clean_sessions_dry_run_counts_and_changes_nothing(
     assert await redis.ttl(session_key(seeded["recent"])) == -1
     raw = await redis.get(session_key(seeded["expired"]))
     assert json.loads(raw)["user_name"] == "alice"
+
+
+async def test_clean_sessions_leaves_another_deployments_keys_alone_and_walks_in_batches(
+    runtime: Runtime, clean_tables: None
+) -> None:
+    """Another deployment sharing the Redis has its own prefix: its expired-looking sessions and
+    dangling indexes are not ours to clean. Ours go, across several SCAN batches."""
+    await save_config(runtime, {"batchSize": 7})
+    ttl = runtime.settings.session_ttl
+    ours = [await write_session_without_expiry(runtime, "carol", ttl + 60) for _ in range(20)]
+    client, other = runtime.redis.client, f"{runtime.redis.prefix}-other"
+    stale = Session(new_token(), "carol", time.time() - ttl - 60, time.time() - ttl - 60, {})
+    await client.set(f"{other}:{session_key(stale.token)}", stale.to_json())
+    await client.sadd(f"{other}:{user_index_key('carol')}", "gone-token")
+    try:
+        result = await run_clean_sessions(runtime)
+        assert result["expired"] >= 20
+        assert await runtime.redis.exists_many([session_key(t) for t in ours]) == [False] * 20
+        assert await runtime.redis.smembers(user_index_key("carol")) == set()
+        assert await client.get(f"{other}:{session_key(stale.token)}") is not None
+        assert await client.smembers(f"{other}:{user_index_key('carol')}") == {b"gone-token"}
+    finally:
+        await client.delete(f"{other}:{session_key(stale.token)}")
+        await client.delete(f"{other}:{user_index_key('carol')}")

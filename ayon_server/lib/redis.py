@@ -61,6 +61,40 @@ class Redis:
                 pipe.ttl(self.key(key))
             return list(await pipe.execute())
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The value of each key in one round trip (None: no such key)."""
+        if not keys:
+            return []
+        return list(await self.client.mget([self.key(key) for key in keys]))
+
+    async def expire_many(self, ttls: dict[str, int]) -> None:
+        """Set each key's expiry (seconds), in one round trip."""
+        if not ttls:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, ttl in ttls.items():
+                pipe.expire(self.key(key), ttl)
+            await pipe.execute()
+
+    async def smembers_many(self, keys: list[str]) -> list[set[str]]:
+        """The members of each set, in one round trip."""
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.smembers(self.key(key))
+            return [{m.decode() for m in members} for members in await pipe.execute()]
+
+    async def srem_many(self, members: dict[str, list[str]]) -> None:
+        """Remove members from several sets (set key: its members to remove), in one round trip."""
+        members = {key: values for key, values in members.items() if values}
+        if not members:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, values in members.items():
+                pipe.srem(self.key(key), *values)
+            await pipe.execute()
+
     async def exists_many(self, keys: list[str]) -> list[bool]:
         """Whether each key exists, in one round trip."""
         async with self.client.pipeline(transaction=False) as pipe:

@@ -4,10 +4,18 @@ Session keys normally expire on their own (a Redis expiry refreshed on use). Thi
 what the expiry does not: session keys without one (written with the expiry lost, by an older
 release, or restored from a dump) whose last use is older than AYON_SESSION_TTL, unreadable
 session records, and per-user index entries whose session is gone. A live session found without
-an expiry gets one again. Keys are walked with SCAN in batches, never KEYS.
+an expiry gets one again.
+
+Keys are walked with SCAN matching this deployment's prefix only (never KEYS, never another
+deployment's keys sharing the Redis), a batch at a time, and each batch costs a fixed number of
+pipelined round trips whatever its size: the TTLs, the records without one, then the deletes,
+index updates and expiries together.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
 
 from ayon_server.auth.sessions import (
     SESSION_PREFIX,
@@ -15,6 +23,7 @@ from ayon_server.auth.sessions import (
     Session,
     SessionStore,
     session_key,
+    user_index_key,
 )
 from maintenance.tasks.base import MaintenanceTask, TaskContext
 
@@ -25,31 +34,35 @@ class CleanSessions(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> None:
         store = SessionStore(ctx.runtime.redis, ctx.runtime.settings.session_ttl)
-        batch: list[str] = []
-        async for key in ctx.runtime.redis.scan(SESSION_PREFIX + "*", count=ctx.config.batch_size):
-            batch.append(key)
-            if len(batch) >= ctx.config.batch_size:
-                await self._sessions(ctx, store, batch)
-                batch = []
-        await self._sessions(ctx, store, batch)
+        async for batch in self._batches(ctx, SESSION_PREFIX + "*"):
+            await self._sessions(ctx, store, batch)
+        async for batch in self._batches(ctx, USER_INDEX_PREFIX + "*"):
+            await self._indexes(ctx, batch)
 
-        walked = 0
-        async for key in ctx.runtime.redis.scan(USER_INDEX_PREFIX + "*"):
-            walked += 1
-            if walked % ctx.config.batch_size == 0:
+    async def _batches(self, ctx: TaskContext, pattern: str) -> AsyncIterator[list[str]]:
+        """The keys matching pattern, in lists of at most batchSize, a pause between two."""
+        size = ctx.config.batch_size
+        batch: list[str] = []
+        async for key in ctx.runtime.redis.scan(pattern, count=size):
+            batch.append(key)
+            if len(batch) >= size:
+                yield batch
+                batch = []
                 await ctx.batch_boundary()
-            await self._index(ctx, key)
+        if batch:
+            yield batch
 
     async def _sessions(self, ctx: TaskContext, store: SessionStore, keys: list[str]) -> None:
-        """Look at the session keys of one SCAN batch that have no expiry."""
-        await ctx.batch_boundary()
+        """Look at the session keys of one batch that have no expiry."""
         redis = ctx.runtime.redis
         ttls = await redis.ttl_many(keys)
+        # -1: no expiry; others have one (Redis removes them) or are already gone (-2).
+        lasting = [key for key, ttl in zip(keys, ttls, strict=True) if ttl == -1]
         now = ctx.now.timestamp()
-        for key, ttl in zip(keys, ttls, strict=True):
-            if ttl != -1:  # has an expiry (Redis removes it), or is already gone (-2)
-                continue
-            raw = await redis.get(key)
+        doomed: list[str] = []
+        unindex: dict[str, list[str]] = defaultdict(list)
+        restore: dict[str, int] = {}
+        for key, raw in zip(lasting, await redis.get_many(lasting), strict=True):
             if raw is None:
                 continue
             token = key[len(SESSION_PREFIX) :]
@@ -57,27 +70,31 @@ class CleanSessions(MaintenanceTask):
                 session = Session.from_json(raw)
             except (ValueError, TypeError):
                 ctx.report.add("unreadable")
-                if not ctx.dry_run:
-                    await redis.delete(key)
+                doomed.append(key)
                 continue
             if store.is_expired(session, now):
                 ctx.report.add("expired")
-                if not ctx.dry_run:
-                    await store.delete(token)
+                doomed.append(key)
+                unindex[user_index_key(session.user_name)].append(token)
             else:
                 ctx.report.add("expiryRestored")
-                if not ctx.dry_run:
-                    remaining = int(session.last_used + store.ttl - now) + 1
-                    await redis.expire(session_key(token), max(remaining, 1))
-
-    async def _index(self, ctx: TaskContext, index_key: str) -> None:
-        """Drop the tokens of one user's index whose session key no longer exists."""
-        redis = ctx.runtime.redis
-        tokens = sorted(await redis.smembers(index_key))
-        if not tokens:
+                restore[session_key(token)] = max(int(session.last_used + store.ttl - now) + 1, 1)
+        if ctx.dry_run:
             return
-        alive = await redis.exists_many([session_key(t) for t in tokens])
-        dangling = [t for t, exists in zip(tokens, alive, strict=True) if not exists]
-        ctx.report.add("danglingIndexEntries", len(dangling))
-        if dangling and not ctx.dry_run:
-            await redis.srem(index_key, *dangling)
+        await redis.delete(*doomed)
+        await redis.srem_many(unindex)
+        await redis.expire_many(restore)
+
+    async def _indexes(self, ctx: TaskContext, index_keys: list[str]) -> None:
+        """Drop the tokens of these users' indexes whose session key no longer exists."""
+        redis = ctx.runtime.redis
+        members = await redis.smembers_many(index_keys)
+        tokens = [(key, token) for key, ts in zip(index_keys, members, strict=True) for token in ts]
+        alive = await redis.exists_many([session_key(token) for _, token in tokens])
+        dangling: dict[str, list[str]] = defaultdict(list)
+        for (key, token), exists in zip(tokens, alive, strict=True):
+            if not exists:
+                dangling[key].append(token)
+        ctx.report.add("danglingIndexEntries", sum(len(t) for t in dangling.values()))
+        if not ctx.dry_run:
+            await redis.srem_many(dangling)
