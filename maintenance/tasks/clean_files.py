@@ -6,15 +6,23 @@ longer exists; it goes once older than `fileGraceHours` (an upload waits that lo
 activity). Its bytes are unlinked in the batch that deletes the row: if that batch then fails
 to commit, the row stays without bytes and the next run deletes it.
 
-The storage walk visits AYON_STORAGE_DIR/projects/<project>/files/<prefix>/ one directory at a
-time, checks each batch of names against the project's records, and removes files with no
-record (leftover uploads, files of deleted projects) whose mtime is older than the grace period,
-so an upload in progress is never touched. A dry run counts and deletes nothing.
+The storage walk visits AYON_STORAGE_DIR/projects/<project>/files/<prefix>/, checks the names
+a batch at a time against the project's records, and removes files with no record (leftover
+uploads, files of deleted projects) whose mtime is older than the grace period, so an upload in
+progress is never touched. A dry run counts and deletes nothing.
+
+The walk costs what changed: a file appearing in a prefix directory changes that directory's
+mtime, so a directory unchanged since the last complete walk (less the grace period, for files
+that were too young then) holds nothing new and is passed over with one stat. The start of the
+last complete walk is the mtime of a marker under AYON_STORAGE_DIR/.maintenance/, shared by
+every replica using that storage; every FULL_WALK_DAYS (or when the marker is missing) the walk
+reads every directory, for bytes whose record went behind the server's back.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,11 +85,56 @@ async def _clean_records(ctx: TaskContext, project: ProjectRef, cutoff: datetime
     await run_in_batches(ctx, batch)
 
 
-async def _known_ids(ctx: TaskContext, project_name: str, names: list[str]) -> set[str]:
-    """Which of these file names are ids of records of the project (none if it is gone)."""
+# A complete walk reads every directory at least this often.
+FULL_WALK_DAYS = 7
+# Directory mtimes come from the storage's clock (maybe another host's): this much slack.
+CLOCK_SLACK_SECONDS = 3600
+
+
+def _markers(storage_dir: str) -> tuple[Path, Path]:
+    """(last complete walk, last full walk): their mtimes are when those walks began."""
+    directory = Path(storage_dir) / ".maintenance"
+    return directory / "clean_files_walked", directory / "clean_files_full_walk"
+
+
+def _mtime(path: Path) -> float | None:
     try:
-        project = await load_project_ref(ctx.runtime.db, project_name)
-    except NotFoundException:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _stamp(path: Path, moment: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path, (moment, moment))
+
+
+def _directories_to_read(files_dir: Path, changed_after: float | None) -> list[Path]:
+    """The prefix directories of a project's files, but those unchanged since `changed_after`:
+    nothing was added to them since the last walk looked."""
+    return [
+        directory
+        for directory in sorted(files_dir.iterdir())
+        if directory.is_dir()
+        and not directory.is_symlink()
+        and (changed_after is None or directory.stat().st_mtime >= changed_after)
+    ]
+
+
+def _old_files(directory: Path, cutoff: float) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as entries:
+        return [
+            entry
+            for entry in entries
+            if entry.is_file(follow_symlinks=False)
+            and entry.stat(follow_symlinks=False).st_mtime < cutoff
+        ]
+
+
+async def _known_ids(ctx: TaskContext, project: ProjectRef | None, names: list[str]) -> set[str]:
+    """Which of these file names are ids of records of the project (none if it is gone)."""
+    if project is None:
         return set()
     ids = []
     for name in names:
@@ -89,49 +142,69 @@ async def _known_ids(ctx: TaskContext, project_name: str, names: list[str]) -> s
             ids.append(uuid.UUID(hex=name))
         except ValueError:
             continue  # a leftover temporary upload or a stranger: never a record
-    rows = await ctx.runtime.db.fetch(
-        f"SELECT id FROM {project.table('files')} WHERE id = ANY($1::uuid[])", ids
-    )
+    try:
+        rows = await ctx.runtime.db.fetch(
+            f"SELECT id FROM {project.table('files')} WHERE id = ANY($1::uuid[])", ids
+        )
+    except asyncpg.UndefinedTableError:
+        return set()  # the project was deleted meanwhile: its bytes have no record
     return {row["id"].hex for row in rows}
 
 
-async def _clean_directory(
-    ctx: TaskContext, project_name: str, directory: Path, cutoff: float
+async def _remove_orphans(
+    ctx: TaskContext, project: ProjectRef | None, entries: list[os.DirEntry[str]]
 ) -> None:
-    """Remove the old files of one prefix directory that no record names, a batch at a time."""
-    with os.scandir(directory) as entries:
-        candidates = [
-            entry
-            for entry in entries
-            if entry.is_file(follow_symlinks=False)
-            and entry.stat(follow_symlinks=False).st_mtime < cutoff
-        ]
-    for start in range(0, len(candidates), ctx.config.batch_size):
-        chunk = candidates[start : start + ctx.config.batch_size]
-        known = await _known_ids(ctx, project_name, [entry.name for entry in chunk])
-        for entry in chunk:
-            if entry.name in known:
-                continue
-            ctx.report.add("orphanFilesDeleted")
-            if ctx.dry_run:
-                ctx.report.add("orphanBytes", entry.stat(follow_symlinks=False).st_size)
-            else:
-                ctx.report.add("orphanBytes", _unlink(Path(entry.path)))
-        await ctx.batch_boundary()
+    """Remove the files of one batch that no record names."""
+    known = await _known_ids(ctx, project, [entry.name for entry in entries])
+    for entry in entries:
+        if entry.name in known:
+            continue
+        ctx.report.add("orphanFilesDeleted")
+        if ctx.dry_run:
+            ctx.report.add("orphanBytes", entry.stat(follow_symlinks=False).st_size)
+        else:
+            ctx.report.add("orphanBytes", _unlink(Path(entry.path)))
+    await ctx.batch_boundary()
+
+
+async def _clean_project_storage(
+    ctx: TaskContext, project_name: str, files_dir: Path, changed_after: float | None, cutoff: float
+) -> None:
+    """The old files no record names, in the prefix directories changed after `changed_after`
+    (all of them when None, or when the project is gone)."""
+    try:
+        project: ProjectRef | None = await load_project_ref(ctx.runtime.db, project_name)
+    except NotFoundException:
+        project, changed_after = None, None
+    batch: list[os.DirEntry[str]] = []
+    for directory in _directories_to_read(files_dir, changed_after):
+        batch += _old_files(directory, cutoff)
+        while len(batch) >= ctx.config.batch_size:
+            chunk, batch = batch[: ctx.config.batch_size], batch[ctx.config.batch_size :]
+            await _remove_orphans(ctx, project, chunk)
+    if batch:
+        await _remove_orphans(ctx, project, batch)
 
 
 async def _clean_storage(ctx: TaskContext, cutoff: float) -> None:
     """Stored files of any project that no record names ("orphanFilesDeleted", "orphanBytes")."""
-    root = Path(ctx.runtime.settings.storage_dir) / "projects"
-    if not root.is_dir():
-        return
-    for project_dir in sorted(root.iterdir()):
-        files_dir = project_files_dir(ctx.runtime.settings.storage_dir, project_dir.name)
-        if not files_dir.is_dir():
-            continue
-        for directory in sorted(files_dir.iterdir()):
-            if directory.is_dir() and not directory.is_symlink():
-                await _clean_directory(ctx, project_dir.name, directory, cutoff)
+    storage = ctx.runtime.settings.storage_dir
+    root = Path(storage) / "projects"
+    started = time.time()
+    walked_marker, full_marker = _markers(storage)
+    last_walk, last_full_walk = _mtime(walked_marker), _mtime(full_marker)
+    changed_after = None  # a full walk
+    if last_walk is not None and last_full_walk is not None:
+        if started - last_full_walk < FULL_WALK_DAYS * 86400:
+            changed_after = last_walk - ctx.config.file_grace_hours * 3600 - CLOCK_SLACK_SECONDS
+    for project_dir in sorted(root.iterdir()) if root.is_dir() else []:
+        files_dir = project_files_dir(storage, project_dir.name)
+        if files_dir.is_dir():
+            await _clean_project_storage(ctx, project_dir.name, files_dir, changed_after, cutoff)
+    if not ctx.dry_run:  # a walk stopped early raised before this: the next one starts over
+        _stamp(walked_marker, started)
+        if changed_after is None:
+            _stamp(full_marker, started)
 
 
 def _cutoff(ctx: TaskContext) -> datetime:
