@@ -167,3 +167,30 @@ async def test_a_dependent_inserted_during_a_batch_makes_it_retry_and_keeps_its_
     assert "batch rolled back" in caplog.text
     assert await existing_events(runtime.db, [parent, child.hex, *others]) == {parent, child.hex}
     assert result["deleted"] == 3
+
+
+async def test_one_forward_walk_handles_chains_across_batches_in_any_age_order(
+    runtime: Runtime,
+) -> None:
+    """The walk meets events oldest first, a batch at a time: a chain whose members fall in
+    different batches, or whose dependent is older than its parent, still goes whole, and run
+    history interleaved with the other events follows its own retention."""
+    await save_config(
+        runtime, {"eventRetentionDays": 30, "maintenanceHistoryDays": 150, "batchSize": 2}
+    )
+    parent = await add_event(runtime, age_days=OLD + 5)
+    spread = [parent]
+    for age in (OLD + 3, OLD + 1):  # later batches
+        spread.append(await add_event(runtime, age_days=age, depends_on=spread[-1]))
+    young_parent = await add_event(runtime, age_days=OLD)
+    older_child = await add_event(runtime, age_days=OLD + 10, depends_on=young_parent)
+    fillers = [await add_event(runtime, age_days=OLD + 2) for _ in range(3)]
+    kept_history = await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=OLD + 4)
+    old_history = await add_event(runtime, topic=MAINTENANCE_TOPIC, age_days=200)
+    recent = await add_event(runtime, age_days=1)
+
+    result = await clean_events(runtime)
+
+    everything = [*spread, young_parent, older_child, *fillers, kept_history, old_history, recent]
+    assert await existing_events(runtime.db, everything) == {kept_history, recent}
+    assert (result["deleted"], result["maintenanceHistoryDeleted"]) == (8, 1)
