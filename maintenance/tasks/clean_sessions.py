@@ -34,10 +34,13 @@ class CleanSessions(MaintenanceTask):
 
     async def run(self, ctx: TaskContext) -> None:
         store = SessionStore(ctx.runtime.redis, ctx.runtime.settings.session_ttl)
+        # The tokens whose session key the walk saw and left in place: their index entries
+        # need no lookup (a session removed since is caught by the next run).
+        alive: set[str] = set()
         async for batch in self._batches(ctx, SESSION_PREFIX + "*"):
-            await self._sessions(ctx, store, batch)
+            alive.update(await self._sessions(ctx, store, batch))
         async for batch in self._batches(ctx, USER_INDEX_PREFIX + "*"):
-            await self._indexes(ctx, batch)
+            await self._indexes(ctx, batch, alive)
 
     async def _batches(self, ctx: TaskContext, pattern: str) -> AsyncIterator[list[str]]:
         """The keys matching pattern, in lists of at most batchSize, a pause between two."""
@@ -52,8 +55,8 @@ class CleanSessions(MaintenanceTask):
         if batch:
             yield batch
 
-    async def _sessions(self, ctx: TaskContext, store: SessionStore, keys: list[str]) -> None:
-        """Look at the session keys of one batch that have no expiry."""
+    async def _sessions(self, ctx: TaskContext, store: SessionStore, keys: list[str]) -> set[str]:
+        """Look at the session keys of one batch that have no expiry; the tokens left alive."""
         redis = ctx.runtime.redis
         ttls = await redis.ttl_many(keys)
         # -1: no expiry; others have one (Redis removes them) or are already gone (-2).
@@ -79,17 +82,24 @@ class CleanSessions(MaintenanceTask):
             else:
                 ctx.report.add("expiryRestored")
                 restore[session_key(token)] = max(int(session.last_used + store.ttl - now) + 1, 1)
+        left = {key[len(SESSION_PREFIX) :] for key in set(keys) - set(doomed)}
         if ctx.dry_run:
-            return
+            return left
         await redis.delete(*doomed)
         await redis.srem_many(unindex)
         await redis.expire_many(restore)
+        return left
 
-    async def _indexes(self, ctx: TaskContext, index_keys: list[str]) -> None:
+    async def _indexes(self, ctx: TaskContext, index_keys: list[str], alive: set[str]) -> None:
         """Drop the tokens of these users' indexes whose session key no longer exists."""
         redis = ctx.runtime.redis
         members = await redis.smembers_many(index_keys)
-        tokens = [(key, token) for key, ts in zip(index_keys, members, strict=True) for token in ts]
+        tokens = [
+            (key, token)
+            for key, ts in zip(index_keys, members, strict=True)
+            for token in ts
+            if token not in alive
+        ]
         alive = await redis.exists_many([session_key(token) for _, token in tokens])
         dangling: dict[str, list[str]] = defaultdict(list)
         for (key, token), exists in zip(tokens, alive, strict=True):
