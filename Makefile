@@ -40,6 +40,8 @@ bench: install
 	$(BIN)/python bench/log_collector.py
 	$(BIN)/python bench/domain_cleanup.py
 	$(BIN)/python bench/installer.py
+	$(BIN)/python bench/login_storm.py
+	$(BIN)/python bench/studio.py --entities 100000 --logs 1000000 --events 500000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info .local
