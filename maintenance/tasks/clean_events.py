@@ -46,14 +46,15 @@ def _walk_batch(maintenance: bool) -> str:
     """
     if maintenance:
         rows = """
-            SELECT ctid, * FROM public.events
+            SELECT ctid, id, created_at, topic, status FROM public.events
             WHERE topic = $1 AND (created_at, id) > ($5, $6) AND created_at < $7
             ORDER BY created_at, id LIMIT $8
         """
         in_walk = "true"
     else:
         rows = """
-            SELECT ctid, * FROM public.events WHERE (created_at, id) > ($5, $6)
+            SELECT ctid, id, created_at, topic, status FROM public.events
+            WHERE (created_at, id) > ($5, $6)
             ORDER BY created_at, id LIMIT $8
         """
         in_walk = "e.created_at < $7 AND e.topic <> $1"
