@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.settings import REPO_ROOT
 
 
 async def test_the_studio_bench_runs_the_procedure_twice_and_reports(

@@ -21,7 +21,8 @@ from maintenance.tasks.clean_activities import _due_sql
 from setup import MIGRATIONS_DIR
 from setup.database import create_database
 from setup.migrate import apply_migrations
-from tests.conftest import login, make_user
+from tests.helpers.projects import create_project, dropping_new_projects, unique_name
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -32,15 +33,8 @@ OLD = timedelta(days=11)  # past the default activityGraceDays (10)
 async def project(
     client: httpx.AsyncClient, headers: dict[str, str], runtime: Runtime
 ) -> AsyncIterator[str]:
-    name = "origins_" + secrets.token_hex(4)
-    response = await client.post(
-        "/api/projects", json={"name": name, "code": name[-8:]}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    yield name
-    async with runtime.db.transaction() as conn:
-        await conn.execute("DELETE FROM public.projects WHERE name = $1", name)
-        await conn.fetchval("SELECT public.drop_project_schema($1)", name)
+    async with dropping_new_projects(runtime):
+        yield await create_project(client, headers, unique_name("origins"))
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
 from maintenance.runner import MaintenanceRunner
 from maintenance.tasks.clean_files import FULL_WALK_DAYS, _markers
-from tests.conftest import login, make_user
+from tests.helpers.projects import create_project, dropping_new_projects, unique_name
+from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -26,15 +27,8 @@ LONG_AGO = time.time() - 30 * 86400
 @pytest.fixture
 async def project(client: httpx.AsyncClient, runtime: Runtime) -> AsyncIterator[str]:
     headers = await login(client, await make_user(runtime, isManager=True))
-    name = "walk_" + secrets.token_hex(4)
-    response = await client.post(
-        "/api/projects", json={"name": name, "code": name[-8:]}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    yield name
-    async with runtime.db.transaction() as conn:
-        await conn.execute("DELETE FROM public.projects WHERE name = $1", name)
-        await conn.fetchval("SELECT public.drop_project_schema($1)", name)
+    async with dropping_new_projects(runtime):
+        yield await create_project(client, headers, unique_name("walk"))
 
 
 def orphan(settings: Settings, project: str, prefix: str) -> Path:
