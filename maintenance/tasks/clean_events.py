@@ -12,6 +12,7 @@ one passed: the cost follows the expired events, and a chain is handled where th
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,6 +109,21 @@ _DELETE = """
     SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history FROM deleted
 """
 
+# Batches of the walk are sized by time: they grow (up to MAX_BATCH_FACTOR times batchSize)
+# while one takes less than half of BATCH_SECONDS and shrink back when one takes more than twice
+# it, so each commit amortizes its fixed costs and still holds its locks for a short while.
+BATCH_SECONDS = 0.25
+MAX_BATCH_FACTOR = 8
+
+
+def _next_size(size: int, seconds: float, batch_size: int) -> int:
+    if seconds < BATCH_SECONDS / 2:
+        return min(size * 2, batch_size * MAX_BATCH_FACTOR)
+    if seconds > BATCH_SECONDS * 2:
+        return max(size // 2, batch_size)
+    return size
+
+
 _WALK_START = (datetime.min.replace(tzinfo=UTC), uuid.UUID(int=0))
 
 # What the passes would delete: every expired event none of whose descendants has to stay.
@@ -157,9 +173,11 @@ class CleanEvents(MaintenanceTask):
         """One forward pass over the events of one retention, oldest first."""
         position = _WALK_START
         walk_batch = _walk_batch(maintenance)
+        size = ctx.config.batch_size
 
         async def batch(conn: asyncpg.Connection, limit: int) -> int:
-            nonlocal position
+            nonlocal position, size
+            started = time.monotonic()
             # No JIT: compiling these statements would cost more than running them.
             await conn.execute("SET LOCAL jit = off")
             if maintenance:
@@ -167,7 +185,7 @@ class CleanEvents(MaintenanceTask):
                 # every event); the few deletes it makes do not mind their checks being planned
                 # each time too.
                 await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            row = await conn.fetchrow(walk_batch, *params, *position, end, limit)
+            row = await conn.fetchrow(walk_batch, *params, *position, end, size)
             total, history = row["total"], row["history"]
             if row["parents"]:
                 doomed = [
@@ -182,8 +200,10 @@ class CleanEvents(MaintenanceTask):
             ctx.report.add("maintenanceHistoryDeleted", history)
             if row["last_id"] is not None:
                 position = (row["last_created_at"], row["last_id"])
-            # Past the cutoff: nothing more to look at (a short batch ends the walk).
-            return 0 if row["ended"] else row["looked_at"]
+            if row["ended"] or row["looked_at"] < size:
+                return 0  # past the cutoff, or the end of the index: the walk is done
+            size = _next_size(size, time.monotonic() - started, limit)
+            return limit
 
         # A concurrent insert of a dependent makes the batch fail on the foreign key; it is rolled
         # back and run again from the same position, and then keeps that event.
