@@ -52,6 +52,9 @@ async def run_in_batches(
         try:
             with ctx.report.staged():
                 async with ctx.runtime.db.transaction() as conn:
+                    # A batch lost in a crash is redone by the next run (every clean-up is
+                    # idempotent), so its commit need not wait for the WAL flush.
+                    await conn.execute("SET LOCAL synchronous_commit = off")
                     handled = await batch(conn, limit)
         except retry_on as exc:
             retries += 1
