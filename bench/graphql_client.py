@@ -18,7 +18,7 @@ authentication and what the background workers ran meanwhile included, the pool'
 reset on release not. For GraphQL also the statements the responses report
 (extensions.sqlStatements: the query's own).
 
-    .venv/bin/python bench/graphql.py [--folders 100000] [--tasks 300000]
+    .venv/bin/python bench/graphql_client.py [--folders 100000] [--tasks 300000]
         [--products 100000] [--versions 300000] [--rest-sample 2000]
 
 AYON_BENCH_POSTGRES_URL / AYON_BENCH_REDIS_URL override the servers (default: local services).
@@ -27,39 +27,33 @@ The database is dropped at the end. AYON's own server was not run side by side.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
+import secrets
+import signal
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-# Run as `python bench/graphql.py`, this file's directory leads sys.path and the file would
-# shadow the `graphql` package strawberry imports: drop that entry first.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import asyncpg
+import uvicorn
+from ayon_api.server_api import ServerAPI
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import secrets  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
-
-import asyncpg  # noqa: E402
-import uvicorn  # noqa: E402
-from ayon_api.server_api import ServerAPI  # noqa: E402
-
-from ayon_server.api.app import create_app  # noqa: E402
-from ayon_server.auth.users import create_user  # noqa: E402
-from ayon_server.config import Settings  # noqa: E402
-from ayon_server.lib.postgres import with_database  # noqa: E402
-from ayon_server.projects.changes import Actor  # noqa: E402
-from ayon_server.projects.models import ProjectPostModel  # noqa: E402
-from ayon_server.projects.names import quoted_schema  # noqa: E402
-from ayon_server.projects.store import create_project  # noqa: E402
-from ayon_server.runtime import Runtime  # noqa: E402
-from setup.__main__ import run_setup  # noqa: E402
+from ayon_server.api.app import create_app
+from ayon_server.auth.users import create_user
+from ayon_server.config import Settings
+from ayon_server.lib.postgres import with_database
+from ayon_server.projects.changes import Actor
+from ayon_server.projects.models import ProjectPostModel
+from ayon_server.projects.names import quoted_schema
+from ayon_server.projects.store import create_project
+from ayon_server.runtime import Runtime
+from setup.__main__ import run_setup
 
 PROJECT = "bench_graphql"
 PASSWORD = "bench password 1"
