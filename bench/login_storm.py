@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -129,7 +130,8 @@ async def against(settings: Settings, on_loop: bool, seconds: float, logins: int
             storm = await measure(client, f"{mode}: {logins} clients logging in", seconds, logins)
             return [idle, storm]
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            process.terminate()
         await process.wait()
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -428,7 +429,8 @@ async def main() -> None:
             await probe
     finally:
         if server_process is not None:
-            server_process.terminate()
+            with contextlib.suppress(ProcessLookupError):  # it may have exited already
+                server_process.terminate()
             await server_process.wait()
         conn = await asyncpg.connect(server)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
