@@ -48,7 +48,7 @@ RUN set -eu; \
         -r /tmp/requirements.txt; \
     rm -f /tmp/requirements.txt; \
     /opt/venv/bin/python -m compileall -q /opt/venv/lib >/dev/null; \
-    /opt/venv/bin/python -c 'import fastapi, uvicorn, asyncpg, redis, pydantic_settings, apscheduler, argon2, httpx, multipart, prometheus_client, swagger_ui_bundle'
+    python -m pip --python /opt/venv/bin/python check
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
@@ -59,6 +59,13 @@ COPY ayon_server/ ./ayon_server/
 COPY setup/ ./setup/
 COPY maintenance/ ./maintenance/
 RUN python -m compileall -q /app >/dev/null
+# The build fails here, not the first start, when the runtime dependencies miss something the
+# code imports or the app cannot be built (e.g. a template or static directory left out of the
+# build context by .dockerignore). Building the app touches neither the database nor Redis.
+RUN python -c 'import entrypoint, maintenance.heartbeat, maintenance.scheduler; \
+from ayon_server.api.app import create_app; from ayon_server.config import load_settings; \
+from maintenance.service import MaintenanceProcedure; \
+create_app(load_settings(), run_maintenance=True, maintenance=MaintenanceProcedure())'
 ENV PYTHONPATH=/app \
     AYON_STORAGE_DIR=/storage \
     AYON_ADDONS_DIR=/addons \
