@@ -228,6 +228,23 @@ async def test_an_inactive_users_token_is_refused(base_url: str, runtime: Runtim
         assert (await close_code(ws))[0] == 1008
 
 
+async def test_a_deactivated_users_session_is_refused_and_dropped_as_over_http(
+    base_url: str, runtime: Runtime
+) -> None:
+    name = await make_user(runtime)
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        headers = await login(http, name)
+        await runtime.db.execute("UPDATE public.users SET active = FALSE WHERE name = $1", name)
+        async with websocket(base_url) as ws:
+            token = headers["Authorization"].removeprefix("Bearer ")
+            await ws.send(json.dumps({"topic": "auth", "token": token, "subscribe": ["*"]}))
+            assert await close_code(ws) == (1008, "Invalid or expired token")
+        await runtime.db.execute("UPDATE public.users SET active = TRUE WHERE name = $1", name)
+        # The session went with the refusal: reactivating the user does not revive it.
+        response = await http.get("/api/users/me", headers=headers)
+    assert response.status_code == 401
+
+
 async def test_a_socket_that_never_authenticates_is_closed_with_a_reason(
     base_url: str, runtime: Runtime
 ) -> None:

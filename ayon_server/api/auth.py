@@ -41,50 +41,74 @@ def session_store(runtime: Runtime) -> SessionStore:
     return SessionStore(runtime.redis, runtime.settings.session_ttl)
 
 
-def _credentials(request: Request) -> tuple[str | None, str | None]:
-    """(session token, api key) as the request presents them."""
+@dataclass(frozen=True)
+class Credential:
+    """What a client presented to prove who it is, before it is checked.
+
+    `token` is a session token, `api_key` an API key. The websocket's auth message carries one
+    string that may be either: it sets both, and a session with that token wins over a key.
+    """
+
+    token: str | None = None
+    api_key: str | None = None
+    as_user: str | None = None  # X-as-user: a service user acting as another user
+
+
+def request_credential(request: Request) -> Credential | None:
+    """The credential an HTTP request presents; None when it sends none."""
+    as_user = request.headers.get("x-as-user") or None
     authorization = request.headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        return value, None
+        return Credential(token=value, as_user=as_user)
     if scheme.lower() == "apikey" and value:
-        return None, value
+        return Credential(api_key=value, as_user=as_user)
     if api_key := request.headers.get("x-api-key"):
-        return None, api_key.strip()
+        return Credential(api_key=api_key.strip(), as_user=as_user)
     if token := request.cookies.get("accessToken") or request.query_params.get("token"):
-        return token, None
-    return None, None
+        return Credential(token=token, as_user=as_user)
+    return None
+
+
+async def resolve_credential(runtime: Runtime, credential: Credential) -> Caller:
+    """The caller a credential proves, for HTTP requests and websockets alike.
+
+    401 for an unknown or expired session token, an unknown API key, or a user who no longer
+    exists or is inactive (their session is then dropped); 403 for an `as_user` the rule of
+    `act_as` refuses.
+    """
+    sessions = session_store(runtime)
+    session = await sessions.get(credential.token) if credential.token else None
+    if session is not None:
+        user = await get_user(runtime.db, session.user_name)
+        if user is None or not user.active:
+            await sessions.delete(session.token)
+            raise UnauthorizedException("The user of this session no longer exists or is inactive")
+        return Caller(user=user, session=session)
+    if credential.api_key is None:
+        raise UnauthorizedException("Invalid or expired session token")
+
+    user = await get_user_by_api_key(runtime.db, credential.api_key)
+    if user is None or not user.active:
+        raise UnauthorizedException("Invalid API key")
+    if credential.as_user is None:
+        return Caller(user=user)
+    target = await act_as(
+        runtime.db,
+        credential.as_user,
+        by_service=user.is_service,
+        doing="act as another user (X-as-user)",
+    )
+    if target is None:
+        raise ForbiddenException(f"Cannot act as {credential.as_user!r}: no such active user")
+    return Caller(user=target, impersonated_by=user.name)
 
 
 async def authenticate(request: Request, runtime: Runtime) -> Caller | None:
     """The caller, None when no credential was sent; 401 when one was sent but is invalid."""
-    token, api_key = _credentials(request)
-    if token is None and api_key is None:
-        return None
-    if token is not None:
-        session = await session_store(runtime).get(token)
-        if session is None:
-            raise UnauthorizedException("Invalid or expired session token")
-        user = await get_user(runtime.db, session.user_name)
-        if user is None or not user.active:
-            await session_store(runtime).delete(token)
-            raise UnauthorizedException("The user of this session no longer exists or is inactive")
-        return Caller(user=user, session=session)
-
-    assert api_key is not None
-    user = await get_user_by_api_key(runtime.db, api_key)
-    if user is None or not user.active:
-        raise UnauthorizedException("Invalid API key")
-    caller = Caller(user=user)
-    if as_user := request.headers.get("x-as-user"):
-        target = await act_as(
-            runtime.db, as_user, by_service=user.is_service, doing="act as another user (X-as-user)"
-        )
-        if target is None:
-            raise ForbiddenException(f"Cannot act as {as_user!r}: no such active user")
-        caller = Caller(user=target, impersonated_by=user.name)
-    return caller
+    credential = request_credential(request)
+    return None if credential is None else await resolve_credential(runtime, credential)
 
 
 async def act_as(db: Postgres, name: str, *, by_service: bool, doing: str) -> User | None:

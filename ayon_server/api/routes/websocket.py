@@ -25,11 +25,11 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from ayon_server.api.auth import session_store
+from ayon_server.api.auth import Credential, resolve_credential
 from ayon_server.api.errors import unavailable_service
 from ayon_server.api.state import ServerState
-from ayon_server.auth.users import User, get_user, get_user_by_api_key
 from ayon_server.background.event_relay import HEARTBEAT, EventRelay, RelayClient
+from ayon_server.exceptions import ForbiddenException, UnauthorizedException
 from ayon_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,15 @@ class ClosedByServer(Exception):
         self.reason = reason
 
 
-async def user_for_token(runtime: Runtime, token: object) -> User | None:
-    """The active user of a session token or an API key; None for anything else."""
+async def _caller_name(runtime: Runtime, token: object) -> str:
+    """The user a session token or an API key proves, by the HTTP rules; closes with 1008 else."""
     if not isinstance(token, str) or not token:
-        return None
-    session = await session_store(runtime).get(token)
-    user = (
-        await get_user(runtime.db, session.user_name)
-        if session is not None
-        else await get_user_by_api_key(runtime.db, token)
-    )
-    return user if user is not None and user.active else None
+        raise ClosedByServer(POLICY_VIOLATION, "Invalid or expired token")
+    try:
+        caller = await resolve_credential(runtime, Credential(token=token, api_key=token))
+    except (UnauthorizedException, ForbiddenException):
+        raise ClosedByServer(POLICY_VIOLATION, "Invalid or expired token") from None
+    return caller.name
 
 
 def _topics(message: dict[str, Any]) -> list[str]:
@@ -110,10 +108,8 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime, relay: EventRela
         raise ClosedByServer(
             POLICY_VIOLATION, f"Not authenticated within {AUTH_TIMEOUT:g} s"
         ) from None
-    user = await user_for_token(runtime, message.get("token"))
-    if user is None:
-        raise ClosedByServer(POLICY_VIOLATION, "Invalid or expired token")
-    return relay.new_client(user.name, _topics(message), _project(message))
+    user_name = await _caller_name(runtime, message.get("token"))
+    return relay.new_client(user_name, _topics(message), _project(message))
 
 
 async def _read(websocket: WebSocket, runtime: Runtime, client: RelayClient) -> None:
@@ -124,10 +120,7 @@ async def _read(websocket: WebSocket, runtime: Runtime, client: RelayClient) -> 
         if message is None or topic not in ("auth", "subscribe"):
             continue
         if topic == "auth":
-            user = await user_for_token(runtime, message.get("token"))
-            if user is None:
-                raise ClosedByServer(POLICY_VIOLATION, "Invalid or expired token")
-            client.user_name = user.name
+            client.user_name = await _caller_name(runtime, message.get("token"))
         client.subscribe(_topics(message), _project(message))
         client.offer(HEARTBEAT)
 
