@@ -145,16 +145,6 @@ async def test_a_validation_error_is_400_with_ayons_body(client: httpx.AsyncClie
     assert body["errors"][0]["loc"] == ["query", "full"]
 
 
-async def test_the_openapi_schema_documents_400_and_never_422(client: httpx.AsyncClient) -> None:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    schema = response.json()
-    info_responses = schema["paths"]["/api/info"]["get"]["responses"]
-    assert "400" in info_responses
-    assert '"422"' not in response.text
-    assert "ValidationErrorResponse" in schema["components"]["schemas"]
-
-
 async def test_an_unknown_api_path_is_404_with_ayons_body(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/no/such/thing")
     assert response.status_code == 404

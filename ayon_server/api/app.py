@@ -22,6 +22,7 @@ from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
 from ayon_server.api.input_guard import InputGuardMiddleware
+from ayon_server.api.openapi import install_openapi
 from ayon_server.api.request_observer import RequestObserverMiddleware
 from ayon_server.api.routes import ROUTERS
 from ayon_server.api.state import ServerState
@@ -92,6 +93,7 @@ def create_app(
         runtime=runtime,
     )
     install_error_handling(app)
+    install_openapi(app)
     app.add_middleware(InputGuardMiddleware, max_json_bytes=settings.max_json_bytes)
     install_docs(app)
     metrics = install_metrics(app)
