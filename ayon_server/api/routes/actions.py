@@ -25,6 +25,8 @@ from ayon_server.actions.launcher import (
 )
 from ayon_server.api.auth import CurrentUser, require_not_guest
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.catalog import ActionListResponse
+from ayon_server.api.openapi import error_responses
 from ayon_server.events.naming import NAME_MAX_LENGTH, NAME_PATTERN
 from ayon_server.exceptions import ForbiddenException
 
@@ -79,7 +81,7 @@ def server_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.post("/list")
+@router.post("/list", response_model=ActionListResponse)
 async def list_actions(
     caller: CurrentUser,
     context: Annotated[ActionContext | None, Body()] = None,
@@ -135,14 +137,20 @@ async def execute_action(
     )
 
 
-@router.get("/take/{token}", response_model=TakeResponse)
+@router.get("/take/{token}", response_model=TakeResponse, responses=error_responses(404, 409))
 async def take_action(token: Token, runtime: RuntimeDep) -> TakeResponse:
     """The launcher claims a pending action: once per token, within the action timeout."""
     taken = await take_launcher_action(runtime, token, runtime.settings.action_timeout)
     return TakeResponse(**vars(taken))
 
 
-@router.post("/abort/{token}")
+@router.post(
+    "/abort/{token}",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "null"}}}},
+        **error_responses(404, 409),
+    },
+)
 async def abort_action(
     token: Token, runtime: RuntimeDep, body: Annotated[AbortRequest | None, Body()] = None
 ) -> None:

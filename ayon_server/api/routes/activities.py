@@ -21,6 +21,9 @@ from ayon_server.activities import store
 from ayon_server.activities.models import ActivityPatchModel, ActivityPostModel
 from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.activities import ActivityListResponse
+from ayon_server.api.models.common import IdResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 
 router = APIRouter(prefix="/api/projects/{project_name}", tags=["Activities"])
@@ -28,7 +31,12 @@ router = APIRouter(prefix="/api/projects/{project_name}", tags=["Activities"])
 IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN, description="32 hex characters")]
 
 
-@router.post("/{entity_type}/{entity_id}/activities", status_code=201)
+@router.post(
+    "/{entity_type}/{entity_id}/activities",
+    status_code=201,
+    response_model=IdResponse,
+    responses=error_responses(404),
+)
 async def create_activity(
     project_name: str,
     entity_type: str,
@@ -49,7 +57,11 @@ async def create_activity(
     return {"id": activity_id.hex}
 
 
-@router.get("/{entity_type}/{entity_id}/activities")
+@router.get(
+    "/{entity_type}/{entity_id}/activities",
+    response_model=None,
+    responses={**sends(ActivityListResponse), **error_responses(404)},
+)
 async def list_activities(
     project_name: str,
     entity_type: str,
@@ -63,7 +75,7 @@ async def list_activities(
     return {"activities": activities}
 
 
-@router.patch("/activities/{activity_id}", status_code=204)
+@router.patch("/activities/{activity_id}", status_code=204, responses=error_responses(404))
 async def update_activity(
     project_name: str,
     activity_id: IdPath,
@@ -77,7 +89,7 @@ async def update_activity(
     return Response(status_code=204)
 
 
-@router.delete("/activities/{activity_id}", status_code=204)
+@router.delete("/activities/{activity_id}", status_code=204, responses=error_responses(404))
 async def delete_activity(
     project_name: str, activity_id: IdPath, actor: WriterActor, runtime: RuntimeDep
 ) -> Response:

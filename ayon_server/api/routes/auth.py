@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 from ayon_server.api.auth import CurrentUser, session_store
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.common import DetailResponse
+from ayon_server.api.models.users import LoginResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.auth.passwords import verify_or_waste_time_async
 from ayon_server.auth.throttle import LoginThrottle
 from ayon_server.auth.users import get_user, upgrade_password_hash
@@ -36,7 +39,11 @@ def client_info(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/login")
+@router.post(
+    "/login",
+    response_model=None,
+    responses={**sends(LoginResponse), **error_responses(429)},
+)
 async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     address = request.client.host if request.client else "unknown"
     throttle = LoginThrottle(runtime.redis)
@@ -52,7 +59,7 @@ async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> di
     return {"detail": f"Logged in as {user.name}", "token": session.token, "user": user.payload()}
 
 
-@router.post("/logout")
+@router.post("/logout", response_model=DetailResponse)
 async def logout(caller: CurrentUser, runtime: RuntimeDep) -> dict[str, str]:
     if caller.session is not None:
         await session_store(runtime).delete(caller.session.token)

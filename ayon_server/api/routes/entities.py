@@ -20,6 +20,8 @@ from pydantic import BaseModel
 
 from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
+from ayon_server.api.models.entities import EntityCreatedResponse, EntityResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities import store
 from ayon_server.entities.models import PATCH_MODELS, POST_MODELS
 from ayon_server.entities.operations import Operation, run_operations
@@ -96,16 +98,27 @@ def _add_routes(entity_type: EntityType) -> None:
         create,
         methods=["POST"],
         status_code=201,
+        response_model=None,
+        responses={**sends(EntityCreatedResponse, 201), **error_responses(404, 409)},
         tags=[tag],
         name=f"create_{entity_type.name}",
     )
-    router.add_api_route(item, read, methods=["GET"], tags=[tag], name=f"get_{entity_type.name}")
+    router.add_api_route(
+        item,
+        read,
+        methods=["GET"],
+        response_model=None,
+        responses={**sends(EntityResponse), **error_responses(404)},
+        tags=[tag],
+        name=f"get_{entity_type.name}",
+    )
     router.add_api_route(
         item,
         update,
         methods=["PATCH"],
         status_code=204,
         response_class=Response,
+        responses=error_responses(404, 409),
         tags=[tag],
         name=f"update_{entity_type.name}",
     )
@@ -115,6 +128,7 @@ def _add_routes(entity_type: EntityType) -> None:
         methods=["DELETE"],
         status_code=204,
         response_class=Response,
+        responses=error_responses(404, 409),
         tags=[tag],
         name=f"delete_{entity_type.name}",
     )

@@ -20,6 +20,9 @@ from fastapi.responses import FileResponse
 
 from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.common import IdResponse
+from ayon_server.api.models.files import FileInfoResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 from ayon_server.exceptions import BadRequestException, NotFoundException
 from ayon_server.files import store
@@ -50,7 +53,9 @@ def _upload_of(request: Request) -> store.Upload:
     )
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, response_model=IdResponse, responses=error_responses(404, 413, 415)
+)
 async def upload_project_file(
     project_name: str, request: Request, actor: WriterActor, runtime: RuntimeDep
 ) -> dict[str, str]:
@@ -71,7 +76,15 @@ async def upload_project_file(
     return {"id": file_id.hex}
 
 
-@router.get("/{file_id}")
+@router.get(
+    "/{file_id}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"*/*": {}}, "description": "The bytes"},
+        206: {"content": {"*/*": {}}, "description": "A range"},
+        **error_responses(404, 416),
+    },
+)
 async def download_project_file(
     project_name: str, file_id: IdPath, _caller: CurrentUser, runtime: RuntimeDep
 ) -> FileResponse:
@@ -85,7 +98,11 @@ async def download_project_file(
     return FileResponse(path, media_type=row["mime"], filename=row["name"])
 
 
-@router.get("/{file_id}/info")
+@router.get(
+    "/{file_id}/info",
+    response_model=None,
+    responses={**sends(FileInfoResponse), **error_responses(404)},
+)
 async def get_project_file_info(
     project_name: str, file_id: IdPath, _caller: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -93,7 +110,7 @@ async def get_project_file_info(
     return store.file_info(row)
 
 
-@router.delete("/{file_id}", status_code=204)
+@router.delete("/{file_id}", status_code=204, responses=error_responses(404))
 async def delete_project_file(
     project_name: str, file_id: IdPath, actor: WriterActor, runtime: RuntimeDep
 ) -> Response:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from ayon_server.api.auth import CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.graphql import GraphQLResponse
+from ayon_server.api.openapi import sends
 from ayon_server.exceptions import AyonException
 from ayon_server.graphql import Context, schema
 
@@ -25,7 +27,7 @@ class GraphQLRequest(BaseModel):
     operationName: str | None = None  # the GraphQL wire name
 
 
-@router.post("/graphql")
+@router.post("/graphql", response_model=None, responses=sends(GraphQLResponse))
 async def graphql(body: GraphQLRequest, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     context = Context(db=runtime.db, user=caller.user)
     result = await schema.execute(

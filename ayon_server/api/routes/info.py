@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import Caller, authenticate, is_guest
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
+from ayon_server.api.openapi import error_responses
 from ayon_server.attributes import list_attributes
 from ayon_server.exceptions import UnauthorizedException
 from ayon_server.runtime import Runtime
@@ -57,7 +58,12 @@ async def info_caller(request: Request, runtime: RuntimeDep) -> Caller | None:
 InfoCaller = Annotated[Caller | None, Depends(info_caller)]
 
 
-@router.get("/info", response_model=InfoResponse, response_model_exclude_none=True)
+@router.get(
+    "/info",
+    response_model=InfoResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(403),
+)
 async def get_info(
     request: Request,
     state: ServerStateDep,

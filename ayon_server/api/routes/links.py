@@ -23,6 +23,13 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from ayon_server.api.auth import CurrentUser, ManagerActor, WriterActor
 from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
+from ayon_server.api.models.common import IdResponse
+from ayon_server.api.models.links import (
+    BulkLinksResponse,
+    EntityLinksResponse,
+    LinkTypeListResponse,
+)
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType, parse_entity_id
 from ayon_server.exceptions import BadRequestException
 from ayon_server.links import store
@@ -44,14 +51,23 @@ def link_type_data(body: dict[str, Any] | None) -> dict[str, Any]:
     return body["data"]
 
 
-@router.get("/links/types")
+@router.get(
+    "/links/types",
+    response_model=None,
+    responses={**sends(LinkTypeListResponse), **error_responses(404)},
+)
 async def list_link_types(
     project_name: str, _caller: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return {"types": await store.list_link_types(runtime.db, project_name)}
 
 
-@router.put("/links/types/{link_type_name}", status_code=204, response_class=Response)
+@router.put(
+    "/links/types/{link_type_name}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404),
+)
 async def save_link_type(
     project_name: str,
     link_type_name: LinkTypeNamePath,
@@ -63,7 +79,12 @@ async def save_link_type(
     return Response(status_code=204)
 
 
-@router.delete("/links/types/{link_type_name}", status_code=204, response_class=Response)
+@router.delete(
+    "/links/types/{link_type_name}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404),
+)
 async def delete_link_type(
     project_name: str, link_type_name: LinkTypeNamePath, _actor: ManagerActor, runtime: RuntimeDep
 ) -> Response:
@@ -71,7 +92,7 @@ async def delete_link_type(
     return Response(status_code=204)
 
 
-@router.post("/links")
+@router.post("/links", response_model=IdResponse, responses=error_responses(404, 409))
 async def create_link(
     project_name: str, body: LinkPostModel, actor: WriterActor, runtime: RuntimeDep
 ) -> dict[str, str]:
@@ -79,7 +100,11 @@ async def create_link(
     return {"id": created[0]["id"]}
 
 
-@router.post("/links/bulk")
+@router.post(
+    "/links/bulk",
+    response_model=None,
+    responses={**sends(BulkLinksResponse), **error_responses(404, 409)},
+)
 async def create_links(
     project_name: str, body: BulkLinksModel, actor: WriterActor, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -89,7 +114,9 @@ async def create_links(
     return {"created": created}
 
 
-@router.delete("/links/{link_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/links/{link_id}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def delete_link(
     project_name: str, link_id: EntityIdPath, actor: WriterActor, runtime: RuntimeDep
 ) -> Response:
@@ -116,6 +143,8 @@ def _add_entity_links_route(entity_type: EntityType) -> None:
         f"/{entity_type.table}/{{entity_id}}/links",
         entity_links,
         methods=["GET"],
+        response_model=None,
+        responses={**sends(EntityLinksResponse), **error_responses(404)},
         name=f"get_{entity_type.name}_links",
     )
 

@@ -19,6 +19,8 @@ from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
+from ayon_server.api.models.maintenance import RunStartedResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.exceptions import (
     BadRequestException,
     ConflictException,
@@ -28,6 +30,7 @@ from ayon_server.maintenance.cancel import request_cancel
 from ayon_server.maintenance.catalog import TASK_CATALOG, UnknownTask
 from ayon_server.maintenance.config import (
     InvalidMaintenanceConfig,
+    MaintenanceConfig,
     load_config,
     next_run_at,
     preview_schedule,
@@ -115,7 +118,12 @@ async def get_maintenance(_admin: AdminUser, runtime: RuntimeDep) -> Maintenance
     )
 
 
-@router.post("/api/maintenance/run", status_code=202)
+@router.post(
+    "/api/maintenance/run",
+    status_code=202,
+    response_class=JSONResponse,
+    responses={**sends(RunStartedResponse, 202, "Started"), **error_responses(409)},
+)
 async def run_maintenance(
     _admin: AdminUser,
     runtime: RuntimeDep,
@@ -252,12 +260,12 @@ def _forget(runs: set[asyncio.Task[Any]]) -> Any:
     return done
 
 
-@router.get("/api/config/maintenance")
+@router.get("/api/config/maintenance", response_model=None, responses=sends(MaintenanceConfig))
 async def get_maintenance_config(_admin: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
     return (await load_config(runtime.db)).model_dump(mode="json", by_alias=True)
 
 
-@router.patch("/api/config/maintenance")
+@router.patch("/api/config/maintenance", response_model=None, responses=sends(MaintenanceConfig))
 async def patch_maintenance_config(
     _admin: AdminUser, runtime: RuntimeDep, patch: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:

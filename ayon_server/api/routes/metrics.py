@@ -15,7 +15,11 @@ from ayon_server.prometheus import ServerMetrics
 router = APIRouter(tags=["Metrics"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def get_metrics(request: Request) -> Response:
     metrics: ServerMetrics = request.app.state.metrics
     return Response(

@@ -21,6 +21,8 @@ from fastapi import APIRouter, BackgroundTasks, Path
 
 from ayon_server.api.auth import CurrentUser, WriterActor, act_as
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.operations import BackgroundTaskResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities.background_operations import load_status, run_in_background, save_status
 from ayon_server.entities.operations import (
     Operation,
@@ -41,7 +43,12 @@ router = APIRouter(prefix="/api/projects/{project_name}/operations", tags=["Oper
 TaskId = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
 
 
-@router.post("", response_model=OperationsResponseModel, response_model_by_alias=True)
+@router.post(
+    "",
+    response_model=OperationsResponseModel,
+    response_model_by_alias=True,
+    responses=error_responses(404),
+)
 async def operations(
     project_name: str, body: OperationsRequestModel, actor: WriterActor, runtime: RuntimeDep
 ) -> OperationsResponseModel:
@@ -55,7 +62,11 @@ async def operations(
     )
 
 
-@router.post("/background")
+@router.post(
+    "/background",
+    response_model=None,
+    responses={**sends(BackgroundTaskResponse), **error_responses(404)},
+)
 async def background_operations(
     project_name: str,
     body: OperationsRequestModel,
@@ -75,7 +86,11 @@ async def background_operations(
     return {"id": task_id, "status": "pending"}
 
 
-@router.get("/background/{task_id}")
+@router.get(
+    "/background/{task_id}",
+    response_model=None,
+    responses={**sends(BackgroundTaskResponse), **error_responses(404)},
+)
 async def background_operations_status(
     project_name: str, task_id: TaskId, _caller: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:

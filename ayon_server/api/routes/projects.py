@@ -13,13 +13,15 @@ from fastapi import APIRouter, Query, Response
 
 from ayon_server.api.auth import CurrentUser, ManagerActor
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.projects import ProjectListResponse, ProjectResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.projects import store
 from ayon_server.projects.models import ProjectPatchModel, ProjectPostModel
 
 router = APIRouter(prefix="/api/projects", tags=["Projects"])
 
 
-@router.get("")
+@router.get("", response_model=None, responses=sends(ProjectListResponse))
 async def list_projects(
     _caller: CurrentUser,
     runtime: RuntimeDep,
@@ -30,7 +32,7 @@ async def list_projects(
     return {"detail": f"{len(projects)} projects", "count": len(projects), "projects": projects}
 
 
-@router.post("", status_code=201, response_class=Response)
+@router.post("", status_code=201, response_class=Response, responses=error_responses(409))
 async def create_project(
     body: ProjectPostModel, actor: ManagerActor, runtime: RuntimeDep
 ) -> Response:
@@ -38,14 +40,20 @@ async def create_project(
     return Response(status_code=201)
 
 
-@router.get("/{project_name}")
+@router.get(
+    "/{project_name}",
+    response_model=None,
+    responses={**sends(ProjectResponse), **error_responses(404)},
+)
 async def get_project(
     project_name: str, _caller: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:
     return await store.get_project(runtime.db, project_name)
 
 
-@router.patch("/{project_name}", status_code=204, response_class=Response)
+@router.patch(
+    "/{project_name}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def update_project(
     project_name: str, body: ProjectPatchModel, actor: ManagerActor, runtime: RuntimeDep
 ) -> Response:
@@ -53,7 +61,9 @@ async def update_project(
     return Response(status_code=204)
 
 
-@router.delete("/{project_name}", status_code=204, response_class=Response)
+@router.delete(
+    "/{project_name}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def delete_project(project_name: str, actor: ManagerActor, runtime: RuntimeDep) -> Response:
     await store.delete_project(runtime.events, runtime.db, project_name, actor)
     return Response(status_code=204)

@@ -20,6 +20,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from ayon_server.api.auth import CurrentUser, ManagerUser, WriterActor
 from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
+from ayon_server.api.models.common import IdResponse
+from ayon_server.api.openapi import error_responses
 from ayon_server.entities.registry import (
     ENTITY_ID_PATTERN,
     ENTITY_TYPES,
@@ -43,6 +45,8 @@ Placeholder = Annotated[
     Query(description="`empty`: a transparent PNG when there is no thumbnail; `none`: 404"),
 ]
 CACHE_CONTROL = "max-age=3600"
+# Thumbnails are sent as stored (JPEG, PNG, ...), or a placeholder image.
+IMAGE = {"content": {"image/*": {}}, "description": "The image"}
 
 
 def too_large() -> AyonException:
@@ -82,7 +86,7 @@ def placeholder_response(status_code: int) -> Response:
     )
 
 
-@router.post("/thumbnails")
+@router.post("/thumbnails", response_model=IdResponse, responses=error_responses(404, 413, 415))
 async def create_thumbnail(
     project_name: str, request: Request, _actor: WriterActor, runtime: RuntimeDep
 ) -> dict[str, str]:
@@ -91,7 +95,11 @@ async def create_thumbnail(
     return {"id": thumbnail_id.hex}
 
 
-@router.put("/thumbnails/{thumbnail_id}")
+@router.put(
+    "/thumbnails/{thumbnail_id}",
+    response_model=IdResponse,
+    responses=error_responses(404, 413, 415),
+)
 async def update_thumbnail(
     project_name: str,
     thumbnail_id: ThumbnailIdPath,
@@ -106,7 +114,11 @@ async def update_thumbnail(
     return {"id": thumbnail_id.lower()}
 
 
-@router.get("/thumbnails/{thumbnail_id}", response_class=Response)
+@router.get(
+    "/thumbnails/{thumbnail_id}",
+    response_class=Response,
+    responses={200: IMAGE, **error_responses(404)},
+)
 async def get_thumbnail(
     project_name: str,
     thumbnail_id: ThumbnailIdPath,
@@ -167,6 +179,8 @@ def _add_entity_routes(entity_type: EntityType) -> None:
         path,
         set_thumbnail,
         methods=["POST"],
+        response_model=IdResponse,
+        responses=error_responses(404, 413, 415),
         tags=[tag],
         name=f"set_{entity_type.name}_thumbnail",
     )
@@ -175,6 +189,7 @@ def _add_entity_routes(entity_type: EntityType) -> None:
         get_thumbnail,
         methods=["GET"],
         response_class=Response,
+        responses={200: IMAGE, **error_responses(404)},
         tags=[tag],
         name=f"get_{entity_type.name}_thumbnail",
     )

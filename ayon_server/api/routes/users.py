@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ayon_server.api.auth import AdminUser, CurrentUser, require_self_or_admin, session_store
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.users import SessionListResponse, UserListResponse, UserResponse
+from ayon_server.api.openapi import error_responses, sends
 from ayon_server.auth import users
 from ayon_server.exceptions import BadRequestException
 
@@ -55,18 +57,22 @@ class PasswordChange(BaseModel):
     api_key: str | None = Field(default=None, alias="apiKey", min_length=32, max_length=256)
 
 
-@router.get("")
+@router.get("", response_model=None, responses=sends(UserListResponse))
 async def list_users(_admin: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
     """Every user, for the admin UI (AYON's clients list users over GraphQL)."""
     return {"users": [user.payload() for user in await users.list_users(runtime.db)]}
 
 
-@router.get("/me")
+@router.get("/me", response_model=None, responses=sends(UserResponse))
 async def get_me(caller: CurrentUser) -> dict[str, Any]:
     return caller.user.payload()
 
 
-@router.get("/{user_name}")
+@router.get(
+    "/{user_name}",
+    response_model=None,
+    responses={**sends(UserResponse), **error_responses(404)},
+)
 async def get_user(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     if user_name == caller.name:
         return caller.user.payload()
@@ -76,7 +82,9 @@ async def get_user(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> 
     return {"name": user.name, "attrib": {"fullName": user.attrib.get("fullName")}}
 
 
-@router.put("/{user_name}", status_code=201, response_class=Response)
+@router.put(
+    "/{user_name}", status_code=201, response_class=Response, responses=error_responses(409)
+)
 async def create_user(
     user_name: str, body: NewUser, _admin: AdminUser, runtime: RuntimeDep
 ) -> Response:
@@ -95,7 +103,9 @@ async def create_user(
     return Response(status_code=201)
 
 
-@router.patch("/{user_name}", status_code=204, response_class=Response)
+@router.patch(
+    "/{user_name}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def patch_user(
     user_name: str, body: UserPatch, admin: AdminUser, runtime: RuntimeDep
 ) -> Response:
@@ -110,7 +120,12 @@ async def patch_user(
     return Response(status_code=204)
 
 
-@router.patch("/{user_name}/password", status_code=204, response_class=Response)
+@router.patch(
+    "/{user_name}/password",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404),
+)
 async def change_password(
     user_name: str, body: PasswordChange, caller: CurrentUser, runtime: RuntimeDep
 ) -> Response:
@@ -134,7 +149,9 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.delete("/{user_name}", status_code=204, response_class=Response)
+@router.delete(
+    "/{user_name}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def delete_user(user_name: str, admin: AdminUser, runtime: RuntimeDep) -> Response:
     if user_name == admin.name:
         raise BadRequestException("You cannot delete yourself")
@@ -143,7 +160,7 @@ async def delete_user(user_name: str, admin: AdminUser, runtime: RuntimeDep) -> 
     return Response(status_code=204)
 
 
-@router.get("/{user_name}/sessions")
+@router.get("/{user_name}/sessions", response_model=None, responses=sends(SessionListResponse))
 async def list_sessions(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     require_self_or_admin(caller, user_name, "Only administrators can see another user's sessions")
     sessions = await session_store(runtime).list_for_user(user_name)

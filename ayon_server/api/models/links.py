@@ -1,0 +1,41 @@
+"""Link types and links of a project."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ayon_server.api.models.common import JsonObject, WireModel
+from ayon_server.api.models.projects import LinkTypeResponse
+
+
+class LinkTypeListResponse(WireModel):
+    types: list[LinkTypeResponse]
+
+
+class CreatedLink(WireModel):
+    id: str
+    input: str
+    output: str
+    link_type: str
+
+
+class BulkLinksResponse(WireModel):
+    created: list[CreatedLink]
+
+
+class EntityLink(WireModel):
+    """A link seen from one of its ends: `in` links point at the entity, `out` links leave it."""
+
+    id: str
+    name: str | None
+    link_type: str
+    direction: Literal["in", "out"]
+    entity_id: str
+    entity_type: str | None
+    author: str | None
+    data: JsonObject
+    created_at: str
+
+
+class EntityLinksResponse(WireModel):
+    links: list[EntityLink]
