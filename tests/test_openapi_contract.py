@@ -1,0 +1,177 @@
+"""/openapi.json tells the truth: the errors it declares are the ones sent, every JSON answer
+has a schema, and what a client gets validates against the schema declared for its status.
+
+The operations come from the app's own schema, so a new route is covered without a change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+
+from ayon_server.runtime import Runtime
+from tests.helpers.users import login, make_user
+
+pytestmark = pytest.mark.usefixtures("clean_tables")
+
+ERROR_REF = "#/components/schemas/ErrorResponse"
+METHODS = ("get", "put", "post", "delete", "patch")
+# A syntactically valid value per path parameter name, so a request reaches the part under test.
+PATH_VALUES = {
+    "project_name": "no_such_project",
+    "entity_type": "folder",
+    "preset_name": "no_such_preset",
+    "user_name": "no_such_user",
+    "link_type_name": "reference|folder|folder",
+    "site_id": "no-such-site",
+    "token": "0" * 64,
+}
+HEX_ID = "0" * 32
+
+
+@pytest.fixture
+async def schema(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
+    return await login(client, await make_user(runtime, isAdmin=True))
+
+
+def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in schema["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def concrete_path(path: str, operation: dict[str, Any]) -> str:
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            name = parameter["name"]
+            value = PATH_VALUES.get(name, HEX_ID)
+            path = path.replace("{" + name + "}", value)
+    return path
+
+
+def undeclared(
+    schema: dict[str, Any], operation: dict[str, Any], response: httpx.Response
+) -> str | None:
+    """Why the answer breaks the declared contract; None when its status is declared and a JSON
+    body validates against the schema declared for that status."""
+    declared = operation["responses"].get(str(response.status_code))
+    if declared is None:
+        return f"{response.status_code} is not declared: {response.text[:200]}"
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return None
+    body_schema = declared.get("content", {}).get("application/json", {}).get("schema")
+    if not body_schema:
+        return f"no JSON schema declared for {response.status_code}"
+    validator = Draft202012Validator({**body_schema, "components": schema["components"]})
+    errors = [error.message for error in validator.iter_errors(response.json())]
+    return f"{response.status_code} does not match its schema: {errors}" if errors else None
+
+
+async def test_every_operation_declares_its_400_as_error_response_and_none_declares_422(
+    schema: dict[str, Any],
+) -> None:
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    error_schema = schema["components"]["schemas"]["ErrorResponse"]
+    assert set(error_schema["required"]) == {"code", "detail"}
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        assert "422" not in responses, f"{method} {path}"
+        assert responses["400"]["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}
+
+
+async def test_every_error_status_declared_has_a_json_schema(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                content = response.get("content", {}).get("application/json", {})
+                assert content.get("schema"), f"{method} {path} {status}"
+
+
+async def test_operations_that_need_a_caller_declare_401_and_403(
+    schema: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    refused = 0
+    for path, method, operation in operations(schema):
+        response = await client.request(method, concrete_path(path, operation))
+        if response.status_code == 401:
+            refused += 1
+            assert {"401", "403"} <= set(operation["responses"]), f"{method} {path}"
+    assert refused > 50
+
+
+async def test_every_json_success_declares_a_schema(schema: dict[str, Any]) -> None:
+    empty = [
+        f"{method} {path} {status}"
+        for path, method, operation in operations(schema)
+        for status, response in operation["responses"].items()
+        if status.startswith("2")
+        and "application/json" in response.get("content", {})
+        and not response["content"]["application/json"].get("schema")
+    ]
+    assert not empty
+
+
+async def test_an_anonymous_request_to_any_operation_gets_a_declared_answer(
+    schema: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    problems = []
+    for path, method, operation in operations(schema):
+        response = await client.request(method, concrete_path(path, operation))
+        if problem := undeclared(schema, operation, response):
+            problems.append(f"{method} {path}: {problem}")
+    assert not problems, "\n".join(problems)
+
+
+def _bad_query(operation: dict[str, Any]) -> dict[str, str]:
+    """A value of the wrong type for each typed query parameter."""
+    bad = {}
+    for parameter in operation.get("parameters", []):
+        kind = parameter.get("schema", {}).get("type")
+        if parameter["in"] == "query" and kind in ("integer", "boolean", "number"):
+            bad[parameter["name"]] = "not-a-" + kind
+    return bad
+
+
+async def test_bad_bodies_and_parameters_get_a_400_that_matches_the_declared_schema(
+    schema: dict[str, Any], client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    tried = 0
+    problems = []
+    for path, method, operation in operations(schema):
+        url = concrete_path(path, operation)
+        what = f"{method} {path}"
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            # A JSON value of the wrong kind for any body this API takes.
+            json_headers = {**admin, "Content-Type": "application/json"}
+            response = await client.request(method, url, headers=json_headers, content=b'"text"')
+            if response.status_code != 400:
+                # Bodies that are optional or take any JSON value: a malformed one, then.
+                response = await client.request(
+                    method, url, headers=json_headers, content=b"{not json"
+                )
+            assert response.status_code == 400, f"{what}: {response.text}"
+            if problem := undeclared(schema, operation, response):
+                problems.append(f"{what}: {problem}")
+            tried += 1
+        if bad := _bad_query(operation):
+            response = await client.request(method, url, headers=admin, params=bad)
+            assert response.status_code == 400, f"{what} {bad}: {response.text}"
+            assert response.json()["errors"], what
+            if problem := undeclared(schema, operation, response):
+                problems.append(f"{what}: {problem}")
+            tried += 1
+    assert not problems, "\n".join(problems)
+    assert tried > 40
