@@ -175,3 +175,137 @@ async def test_bad_bodies_and_parameters_get_a_400_that_matches_the_declared_sch
             tried += 1
     assert not problems, "\n".join(problems)
     assert tried > 40
+
+
+class Checked:
+    """A client for one caller that checks every answer against the operation it reached."""
+
+    def __init__(self, client: httpx.AsyncClient, schema: dict[str, Any], headers: dict[str, str]):
+        self.client, self.schema, self.headers = client, schema, headers
+        self.problems: list[str] = []
+        self.reached: set[tuple[str, str]] = set()
+
+    async def request(
+        self, method: str, template: str, values: dict[str, str], **kwargs: Any
+    ) -> httpx.Response:
+        operation = self.schema["paths"][template][method]
+        url = template.format(**values)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        response = await self.client.request(method, url, headers=headers, **kwargs)
+        self.reached.add((method, template))
+        if problem := undeclared(self.schema, operation, response):
+            self.problems.append(f"{method} {template}: {problem}")
+        return response
+
+
+ENTITY_BODIES: dict[str, dict[str, Any]] = {
+    "folder": {"name": "assets", "folderType": "Asset"},
+    "task": {"name": "modeling", "taskType": "Modeling", "folderId": "{folder}"},
+    "product": {"name": "modelMain", "productType": "model", "folderId": "{folder}"},
+    "version": {"version": 1, "productId": "{product}", "taskId": "{task}"},
+    "representation": {"name": "abc", "versionId": "{version}"},
+    "workfile": {"path": "/work/assets/modeling_v001.ma", "taskId": "{task}"},
+}
+
+
+async def test_what_a_client_gets_from_real_data_matches_the_declared_schemas(
+    schema: dict[str, Any], client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    name = await make_user(runtime, isAdmin=True)
+    api = Checked(client, schema, await login(client, name))
+    project = f"contract_{name[-8:]}"
+    values = {"project_name": project, "user_name": name, "preset_name": "_"}
+    created = await api.request(
+        "post", "/api/projects", {}, json={"name": project, "code": f"c{name[-8:]}"}
+    )
+    assert created.status_code == 201, created.text
+    try:
+        await _walk_the_api(api, values)
+    finally:
+        await client.delete(f"/api/projects/{project}", headers=api.headers)
+    assert not api.problems, "\n".join(api.problems)
+    gets = {(m, p) for p, m, _ in operations(schema) if m == "get"}
+    assert len(gets & api.reached) > 25
+
+
+async def _walk_the_api(api: Checked, values: dict[str, str]) -> None:
+    """One of everything, then every GET the schema has on it."""
+    ids: dict[str, str] = {}
+    for entity_type, body in ENTITY_BODIES.items():
+        body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+        response = await api.request(
+            "post", f"/api/projects/{{project_name}}/{entity_type}s", values, json=body
+        )
+        assert response.status_code == 201, response.text
+        ids[entity_type] = response.json()["id"]
+    link_type = "reference|version|version"
+    await api.request(
+        "put",
+        "/api/projects/{project_name}/links/types/{link_type_name}",
+        {**values, "link_type_name": link_type},
+        json={},
+    )
+    second = await api.request(
+        "post",
+        "/api/projects/{project_name}/versions",
+        values,
+        json={"version": 2, "productId": ids["product"]},
+    )
+    link = {"input": second.json()["id"], "output": ids["version"], "linkType": link_type}
+    await api.request("post", "/api/projects/{project_name}/links", values, json=link)
+    await api.request(
+        "post",
+        "/api/projects/{project_name}/links/bulk",
+        values,
+        json={
+            "links": [
+                {
+                    **link,
+                    "linkType": link_type,
+                    "input": ids["version"],
+                    "output": second.json()["id"],
+                }
+            ]
+        },
+    )
+    upload = await api.request(
+        "post",
+        "/api/projects/{project_name}/files",
+        values,
+        content=b"hello",
+        headers={"x-file-name": "notes.txt", "Content-Type": "text/plain"},
+    )
+    activity = {"activityType": "comment", "body": "Looks good", "files": [upload.json()["id"]]}
+    await api.request(
+        "post",
+        "/api/projects/{project_name}/{entity_type}/{entity_id}/activities",
+        {**values, "entity_type": "folder", "entity_id": ids["folder"]},
+        json=activity,
+    )
+    background = await api.request(
+        "post",
+        "/api/projects/{project_name}/operations/background",
+        values,
+        json={"operations": [{"type": "create", "entityType": "folder", "data": {"name": "b"}}]},
+    )
+    await api.request("post", "/api/actions/list", values, json={})
+    query = {"query": "{ projects { edges { node { name } } } }"}
+    await api.request("post", "/graphql", values, json=query)
+    await api.request("patch", "/api/config/maintenance", values, json={})
+
+    events = await api.client.get("/api/events", headers=api.headers)
+    values |= {
+        "file_id": upload.json()["id"],
+        "task_id": background.json()["id"],
+        "event_id": events.json()["events"][0]["id"],
+        "entity_type": "folder",
+        "entity_id": ids["folder"],
+        "token": PATH_VALUES["token"],
+    }
+    for path, method, _ in operations(api.schema):
+        if method != "get" or "thumbnail" in path:
+            continue
+        segment = path.split("/{entity_id}")[0].rsplit("/", 1)[-1]
+        entity = segment.removesuffix("s") if "{entity_id}" in path else None
+        path_values = {**values, "entity_id": ids.get(entity or "", ids["folder"])}
+        await api.request("get", path, path_values)
