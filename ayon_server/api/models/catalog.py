@@ -1,4 +1,4 @@
-"""What the server knows about: attributes, anatomy presets, actions."""
+"""What the server knows about: attributes and anatomy presets."""
 
 from __future__ import annotations
 
@@ -21,7 +21,3 @@ class AnatomyPresetResponse(OpenWireModel):
 
     roots: list[JsonObject]
     templates: dict[str, Any]
-
-
-class ActionListResponse(WireModel):
-    actions: list[JsonObject]

@@ -11,8 +11,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field
 
 from ayon_server.actions.context import ActionContext
 from ayon_server.actions.launcher import (
@@ -25,7 +24,7 @@ from ayon_server.actions.launcher import (
 )
 from ayon_server.api.auth import CurrentUser, require_not_guest
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.models.catalog import ActionListResponse
+from ayon_server.api.models.actions import ActionListResponse, ExecuteResponse, TakeResponse
 from ayon_server.api.openapi import error_responses
 from ayon_server.events.naming import NAME_MAX_LENGTH, NAME_PATTERN
 from ayon_server.exceptions import ForbiddenException
@@ -44,28 +43,6 @@ Variant = Annotated[str, Query(min_length=1, max_length=128)]
 # Unlike most routes, execute refuses bad sender headers (400) instead of ignoring them.
 Sender = Annotated[str | None, Header(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
 SenderType = Annotated[str, Header(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
-
-
-class _CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class ExecuteResponse(_CamelModel):
-    type: Literal["simple", "launcher", "form", "navigate", "query", "redirect"]
-    success: bool = True
-    message: str | None = None
-    payload: dict[str, Any] | None = None
-
-
-class TakeResponse(_CamelModel):
-    event_id: str
-    action_identifier: str
-    args: list[str]
-    context: dict[str, Any]
-    addon_name: str
-    addon_version: str
-    variant: str
-    user_name: str
 
 
 class AbortRequest(BaseModel):

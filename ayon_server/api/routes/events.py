@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import AdminUser, Caller, CurrentUser, require_not_guest, sender_header
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.events import DispatchResponse, EventListResponse
 from ayon_server.events.naming import EVENT_ID_PATTERN, NAME_PATTERN, TOPIC_PATTERN
 from ayon_server.events.query import DEFAULT_LIMIT, MAX_LIMIT, EventQuery, list_events
 from ayon_server.events.stream import EventModel, EventStatus
@@ -68,10 +69,6 @@ class DispatchRequest(_Model):
     reuse: bool = False
 
 
-class DispatchResponse(BaseModel):
-    id: str
-
-
 class UpdateRequest(_Model):
     sender: str | None = Field(default=None, max_length=255)
     project: ProjectName | None = None
@@ -83,11 +80,6 @@ class UpdateRequest(_Model):
     payload: dict[str, Any] | None = None
     progress: float | None = Field(default=None, ge=0, le=100)
     retries: int | None = Field(default=None, ge=0)
-
-
-class EventListResponse(_Model):
-    events: list[EventModel]
-    next_cursor: str | None = None
 
 
 def is_privileged(caller: Caller) -> bool:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from ayon_server.api.dependencies import ServerStateDep
+from ayon_server.api.models.health import HealthResponse, NotReadyResponse, ReadyResponse
 from ayon_server.api.readiness import check_readiness
 
 router = APIRouter(prefix="/api", tags=["Health"])
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-class HealthResponse(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class ReadyResponse(BaseModel):
-    status: Literal["ok"] = "ok"
-    checks: dict[str, Any]
-
-
-class NotReadyResponse(BaseModel):
-    code: Literal[503] = 503
-    detail: str
-    checks: dict[str, Any]
 
 
 @router.get("/health", response_model=HealthResponse)

@@ -8,14 +8,13 @@ authenticated call carrying all four x-ayon-* site headers also upserts that cli
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import Caller, authenticate, is_guest
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
+from ayon_server.api.models.info import InfoResponse
 from ayon_server.api.openapi import error_responses
 from ayon_server.attributes import list_attributes
 from ayon_server.exceptions import UnauthorizedException
@@ -26,21 +25,6 @@ from ayon_server.version import __version__
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["System"])
-
-
-class InfoResponse(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    version: str
-    uptime: float
-    # Login-page fields, only with ?full=true (AYON's login page reads them).
-    password_recovery_available: bool | None = None
-    hide_password_auth: bool | None = None
-    sso_options: list[dict[str, str]] | None = None
-    # Only for a logged-in caller.
-    user: dict[str, Any] | None = None
-    attributes: list[dict[str, Any]] | None = None
-    sites: list[SiteInfo] | None = None
 
 
 async def info_caller(request: Request, runtime: RuntimeDep) -> Caller | None:

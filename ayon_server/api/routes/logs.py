@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.logs import LogRecordModel, LogsResponse
 from ayon_server.config import LogLevel
 from ayon_server.exceptions import BadRequestException
 from ayon_server.lib.timestamps import assume_utc
@@ -19,29 +19,6 @@ router = APIRouter(prefix="/api/logs", tags=["Logs"])
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-
-class LogRecordModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: int
-    created_at: datetime = Field(alias="createdAt")
-    level: LogLevel
-    message: str
-    module: str | None
-    user: str | None
-    project: str | None
-    context: dict[str, Any]
-
-
-class LogsResponse(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    logs: list[LogRecordModel]
-    next_cursor: str | None = Field(
-        alias="nextCursor",
-        description="Pass as `cursor` for the next (older) page; null at the end",
-    )
 
 
 @router.get("", response_model=LogsResponse, response_model_by_alias=True)

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from ayon_server.api.auth import AdminUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
-from ayon_server.api.models.maintenance import RunStartedResponse
+from ayon_server.api.models.maintenance import (
+    CancelResponse,
+    CurrentTask,
+    HistoryItem,
+    MaintenanceHistory,
+    MaintenanceState,
+    RunStartedResponse,
+    TaskState,
+)
 from ayon_server.api.openapi import error_responses, sends
 from ayon_server.exceptions import (
     BadRequestException,
@@ -37,7 +43,7 @@ from ayon_server.maintenance.config import (
     save_config,
 )
 from ayon_server.maintenance.lock import MaintenanceLocked, is_running
-from ayon_server.maintenance.runs import MaintenanceRun, RunningTask, last_run, list_runs
+from ayon_server.maintenance.runs import RunningTask, last_run, list_runs
 
 router = APIRouter(tags=["Maintenance"])
 log = logging.getLogger(__name__)
@@ -48,46 +54,11 @@ PREVIEW_DEFAULT_COUNT = 5
 PREVIEW_MAX_COUNT = 50
 
 
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     tasks: list[str] | None = Field(default=None, min_length=1)
     dry_run: bool = Field(default=False, alias="dryRun")
-
-
-class TaskState(CamelModel):
-    name: str
-    title: str
-    enabled: bool
-
-
-class CurrentTask(CamelModel):
-    """The task the run in progress is on."""
-
-    run_id: str
-    name: str
-    title: str
-    # 0-100 of the task; null while the task does not know how much work it has.
-    progress: float | None
-
-
-class MaintenanceState(CamelModel):
-    enabled: bool
-    schedule: str
-    timezone: str
-    tasks: list[TaskState]
-    running: bool
-    # While a run is in progress: its current task, and 0-100 for the whole run.
-    current: CurrentTask | None
-    progress: float | None
-    last_run: dict[str, Any] | None
-    # ISO 8601; null only while maintenance is disabled (a schedule that never fires is
-    # rejected when it is saved).
-    next_run: str | None
 
 
 @router.get("/api/maintenance", response_model=MaintenanceState)
@@ -152,12 +123,6 @@ async def run_maintenance(
     return JSONResponse({"id": event_id, "eventId": event_id}, status_code=202)
 
 
-class CancelResponse(CamelModel):
-    # The cancelled run's event (its id is the event id, as for POST /api/maintenance/run).
-    id: str
-    event_id: str
-
-
 @router.post("/api/maintenance/cancel", status_code=202, response_model=CancelResponse)
 async def cancel_maintenance(admin: AdminUser, runtime: RuntimeDep) -> CancelResponse:
     """Stop the run in progress, wherever it runs, at its running task's next batch boundary."""
@@ -165,55 +130,6 @@ async def cancel_maintenance(admin: AdminUser, runtime: RuntimeDep) -> CancelRes
     if run_id is None:
         raise ConflictException("No maintenance run is in progress")
     return CancelResponse(id=run_id, event_id=run_id)
-
-
-class HistoryTask(CamelModel):
-    """A task's entry of a run's summary."""
-
-    name: str
-    title: str | None = None
-    status: str | None = None
-    duration_ms: int | None = None
-    # The task's counts, e.g. {"deleted": 12}; `reason` when skipped, `stoppedBy` when stopped.
-    result: dict[str, Any] = {}
-    error: str | None = None
-
-
-class HistoryItem(CamelModel):
-    id: str
-    status: str
-    trigger: str | None
-    dry_run: bool
-    started_at: datetime
-    finished_at: datetime | None
-    duration_ms: int | None
-    description: str
-    tasks: list[HistoryTask]
-
-    @classmethod
-    def of(cls, run: MaintenanceRun) -> HistoryItem:
-        tasks = []
-        for task in run.tasks:
-            # The summary is JSON from the database: an entry of another shape is left out.
-            try:
-                tasks.append(HistoryTask.model_validate(task))
-            except ValueError:
-                continue
-        return cls(
-            id=run.id,
-            status=run.status,
-            trigger=run.trigger,
-            dry_run=run.dry_run,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            duration_ms=run.duration_ms,
-            description=run.description,
-            tasks=tasks,
-        )
-
-
-class MaintenanceHistory(BaseModel):
-    items: list[HistoryItem]
 
 
 @router.get("/api/maintenance/history", response_model=MaintenanceHistory)
