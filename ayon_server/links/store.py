@@ -22,7 +22,7 @@ from ayon_server.exceptions import BadRequestException, ConflictException, NotFo
 from ayon_server.lib.postgres import Postgres
 from ayon_server.links.models import LinkPostModel
 from ayon_server.projects.changes import Actor, publish_events, record_event
-from ayon_server.projects.store import ProjectRef, load_project_ref, write_transaction
+from ayon_server.projects.store import LinkType, ProjectRef, load_project_ref, write_transaction
 
 # The first part of a link type name, as the project anatomy accepts it.
 _LINK_TYPE_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.\-]{0,99}$")
@@ -45,24 +45,14 @@ def parse_link_type_name(name: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def _link_type_payload(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "name": row["name"],
-        "linkType": row["link_type"],
-        "inputType": row["input_type"],
-        "outputType": row["output_type"],
-        "data": row["data"],
-    }
-
-
-async def list_link_types(db: Postgres, project_name: str) -> list[dict[str, Any]]:
+async def list_link_types(db: Postgres, project_name: str) -> list[LinkType]:
     async with db.transaction() as conn:
         project = await load_project_ref(conn, project_name)
         rows = await conn.fetch(
             "SELECT name, link_type, input_type, output_type, data "
             f"FROM {project.table('link_types')} ORDER BY name"
         )
-    return [_link_type_payload(row) for row in rows]
+    return [LinkType.from_row(row) for row in rows]
 
 
 async def save_link_type(db: Postgres, project_name: str, name: str, data: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -98,38 +99,55 @@ async def project_names(db: Executor) -> list[str]:
     return [row["name"] for row in await db.fetch("SELECT name FROM public.projects ORDER BY name")]
 
 
-def _project_payload(row: asyncpg.Record, link_types: list[asyncpg.Record]) -> dict[str, Any]:
-    """AYON's ProjectModel as GET /api/projects/{name} returns it (AYON-COMPAT §4)."""
-    return {
-        "name": row["name"],
-        "code": row["code"],
-        "label": row["label"],
-        "library": row["library"],
-        "active": row["active"],
-        "folderTypes": row["folder_types"],
-        "taskTypes": row["task_types"],
-        "linkTypes": [
-            {
-                "name": lt["name"],
-                "linkType": lt["link_type"],
-                "inputType": lt["input_type"],
-                "outputType": lt["output_type"],
-                "data": lt["data"],
-            }
-            for lt in link_types
-        ],
-        "statuses": row["statuses"],
-        "tags": row["tags"],
-        "config": row["config"],
-        "attrib": row["attrib"],
-        "ownAttrib": sorted(row["attrib"]),
-        "data": row["data"],
-        "createdAt": row["created_at"].isoformat(),
-        "updatedAt": row["updated_at"].isoformat(),
-    }
+@dataclass(frozen=True)
+class LinkType:
+    """A project's link type; `name` is `<link_type>|<input_type>|<output_type>`."""
+
+    name: str
+    link_type: str
+    input_type: str
+    output_type: str
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> LinkType:
+        return cls(
+            row["name"], row["link_type"], row["input_type"], row["output_type"], row["data"]
+        )
 
 
-async def get_project(db: Postgres, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ProjectSummary:
+    """A project as the project list shows it."""
+
+    name: str
+    code: str
+    label: str | None
+    library: bool
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Project(ProjectSummary):
+    """A project with its anatomy, attributes and data."""
+
+    folder_types: list[dict[str, Any]]
+    task_types: list[dict[str, Any]]
+    link_types: list[LinkType]
+    statuses: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    config: dict[str, Any]
+    attrib: dict[str, Any]
+    data: dict[str, Any]
+
+
+def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
+    return {name: row[name] for name in ProjectSummary.__dataclass_fields__}
+
+
+async def get_project(db: Postgres, name: str) -> Project:
     validate_project_name(name)
     async with db.transaction() as conn:
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM public.projects WHERE {_BY_NAME}", name)
@@ -139,12 +157,22 @@ async def get_project(db: Postgres, name: str) -> dict[str, Any]:
             "SELECT name, link_type, input_type, output_type, data "
             f"FROM {quoted_schema(row['name'])}.link_types ORDER BY name"
         )
-    return _project_payload(row, link_types)
+    return Project(
+        **_summary_fields(row),
+        folder_types=row["folder_types"],
+        task_types=row["task_types"],
+        link_types=[LinkType.from_row(lt) for lt in link_types],
+        statuses=row["statuses"],
+        tags=row["tags"],
+        config=row["config"],
+        attrib=row["attrib"],
+        data=row["data"],
+    )
 
 
 async def list_projects(
     db: Postgres, *, active: bool | None = None, library: bool | None = None
-) -> list[dict[str, Any]]:
+) -> list[ProjectSummary]:
     """The project list of GET /api/projects, by name."""
     rows = await db.fetch(
         """
@@ -156,18 +184,7 @@ async def list_projects(
         active,
         library,
     )
-    return [
-        {
-            "name": row["name"],
-            "code": row["code"],
-            "label": row["label"],
-            "active": row["active"],
-            "library": row["library"],
-            "createdAt": row["created_at"].isoformat(),
-            "updatedAt": row["updated_at"].isoformat(),
-        }
-        for row in rows
-    ]
+    return [ProjectSummary(**_summary_fields(row)) for row in rows]
 
 
 def _new_project_fields(body: ProjectPostModel) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ayon_server.api.models.common import JsonObject, OpenWireModel, WireModel
+from ayon_server.api.models.common import JsonObject, WireModel
+from ayon_server.projects.store import LinkType, Project, ProjectSummary
 
 
-class ProjectSummary(WireModel):
+class ProjectListItem(WireModel):
     name: str
     code: str
     label: str | None
@@ -16,11 +17,23 @@ class ProjectSummary(WireModel):
     created_at: str
     updated_at: str
 
+    @classmethod
+    def of(cls, project: ProjectSummary) -> ProjectListItem:
+        return cls(
+            name=project.name,
+            code=project.code,
+            label=project.label,
+            active=project.active,
+            library=project.library,
+            created_at=project.created_at.isoformat(),
+            updated_at=project.updated_at.isoformat(),
+        )
+
 
 class ProjectListResponse(WireModel):
     detail: str
     count: int
-    projects: list[ProjectSummary]
+    projects: list[ProjectListItem]
 
 
 class LinkTypeResponse(WireModel):
@@ -32,8 +45,18 @@ class LinkTypeResponse(WireModel):
     output_type: str
     data: JsonObject
 
+    @classmethod
+    def of(cls, link_type: LinkType) -> LinkTypeResponse:
+        return cls(
+            name=link_type.name,
+            link_type=link_type.link_type,
+            input_type=link_type.input_type,
+            output_type=link_type.output_type,
+            data=link_type.data,
+        )
 
-class ProjectResponse(OpenWireModel):
+
+class ProjectResponse(WireModel):
     name: str
     code: str
     label: str | None
@@ -50,3 +73,24 @@ class ProjectResponse(OpenWireModel):
     data: JsonObject
     created_at: str
     updated_at: str
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectResponse:
+        return cls(
+            name=project.name,
+            code=project.code,
+            label=project.label,
+            library=project.library,
+            active=project.active,
+            folder_types=project.folder_types,
+            task_types=project.task_types,
+            link_types=[LinkTypeResponse.of(lt) for lt in project.link_types],
+            statuses=project.statuses,
+            tags=project.tags,
+            config=project.config,
+            attrib=project.attrib,
+            own_attrib=sorted(project.attrib),
+            data=project.data,
+            created_at=project.created_at.isoformat(),
+            updated_at=project.updated_at.isoformat(),
+        )

@@ -29,6 +29,7 @@ from ayon_server.api.models.links import (
     EntityLinksResponse,
     LinkTypeListResponse,
 )
+from ayon_server.api.models.projects import LinkTypeResponse
 from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType, parse_entity_id
 from ayon_server.exceptions import BadRequestException
@@ -51,15 +52,12 @@ def link_type_data(body: dict[str, Any] | None) -> dict[str, Any]:
     return body["data"]
 
 
-@router.get(
-    "/links/types",
-    response_model=None,
-    responses={**sends(LinkTypeListResponse), **error_responses(404)},
-)
+@router.get("/links/types", response_model=LinkTypeListResponse, responses=error_responses(404))
 async def list_link_types(
     project_name: str, _caller: CurrentUser, runtime: RuntimeDep
-) -> dict[str, Any]:
-    return {"types": await store.list_link_types(runtime.db, project_name)}
+) -> LinkTypeListResponse:
+    link_types = await store.list_link_types(runtime.db, project_name)
+    return LinkTypeListResponse(types=[LinkTypeResponse.of(lt) for lt in link_types])
 
 
 @router.put(

@@ -7,29 +7,33 @@ groups); managers and admins create, change and delete them, as in AYON. Project
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from ayon_server.api.auth import CurrentUser, ManagerActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.models.projects import ProjectListResponse, ProjectResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.models.projects import ProjectListItem, ProjectListResponse, ProjectResponse
+from ayon_server.api.openapi import error_responses
 from ayon_server.projects import store
 from ayon_server.projects.models import ProjectPatchModel, ProjectPostModel
 
 router = APIRouter(prefix="/api/projects", tags=["Projects"])
 
 
-@router.get("", response_model=None, responses=sends(ProjectListResponse))
+@router.get("", response_model=ProjectListResponse)
 async def list_projects(
     _caller: CurrentUser,
     runtime: RuntimeDep,
     active: Annotated[bool | None, Query()] = None,
     library: Annotated[bool | None, Query()] = None,
-) -> dict[str, Any]:
+) -> ProjectListResponse:
     projects = await store.list_projects(runtime.db, active=active, library=library)
-    return {"detail": f"{len(projects)} projects", "count": len(projects), "projects": projects}
+    return ProjectListResponse(
+        detail=f"{len(projects)} projects",
+        count=len(projects),
+        projects=[ProjectListItem.of(project) for project in projects],
+    )
 
 
 @router.post("", status_code=201, response_class=Response, responses=error_responses(409))
@@ -40,15 +44,11 @@ async def create_project(
     return Response(status_code=201)
 
 
-@router.get(
-    "/{project_name}",
-    response_model=None,
-    responses={**sends(ProjectResponse), **error_responses(404)},
-)
+@router.get("/{project_name}", response_model=ProjectResponse, responses=error_responses(404))
 async def get_project(
     project_name: str, _caller: CurrentUser, runtime: RuntimeDep
-) -> dict[str, Any]:
-    return await store.get_project(runtime.db, project_name)
+) -> ProjectResponse:
+    return ProjectResponse.of(await store.get_project(runtime.db, project_name))
 
 
 @router.patch(
