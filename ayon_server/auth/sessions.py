@@ -37,16 +37,6 @@ class Session:
     def from_json(cls, raw: bytes | str) -> Session:
         return cls(**json.loads(raw))
 
-    def public(self) -> dict[str, Any]:
-        """What listing endpoints show: never the full token."""
-        return {
-            "token": f"{self.token[:6]}…",
-            "userName": self.user_name,
-            "created": self.created,
-            "lastUsed": self.last_used,
-            "client": self.client,
-        }
-
 
 def session_key(token: str) -> str:
     return SESSION_PREFIX + token

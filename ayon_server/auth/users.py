@@ -16,7 +16,6 @@ from ayon_server.auth.passwords import hash_password_async, needs_rehash
 from ayon_server.auth.tokens import hash_api_key
 from ayon_server.exceptions import BadRequestException, ConflictException, NotFoundException
 from ayon_server.lib.postgres import Postgres, rows_affected
-from ayon_server.lib.timestamps import isoformat_or_none
 
 USER_NAME_RE = re.compile(r"^[a-zA-Z0-9_]([a-zA-Z0-9_.\-]*[a-zA-Z0-9_])?$")
 _COLUMNS = "name, active, attrib, data, password_hash, api_key_preview, created_at, updated_at"
@@ -49,8 +48,9 @@ class User:
     def is_service(self) -> bool:
         return bool(self.data.get("isService"))
 
-    def payload(self) -> dict[str, Any]:
-        """AYON's UserModel as GET /api/users/me shows it (no secrets)."""
+    def visible_data(self) -> dict[str, Any]:
+        """`data` as clients see it (REST and GraphQL): the stored keys but secrets, with the
+        role flags spelled out (a manager flag is not shown for an admin)."""
         data = {k: v for k, v in self.data.items() if k not in ("password",)}
         data.update(
             isAdmin=self.is_admin,
@@ -61,16 +61,7 @@ class User:
         )
         if self.api_key_preview:
             data["apiKeyPreview"] = self.api_key_preview
-        return {
-            "name": self.name,
-            "active": self.active,
-            "attrib": {"fullName": None, "email": None, "avatarUrl": None, **self.attrib},
-            "ownAttrib": sorted(self.attrib),
-            "data": data,
-            "hasPassword": self.password_hash is not None,
-            "createdAt": isoformat_or_none(self.created_at),
-            "updatedAt": isoformat_or_none(self.updated_at),
-        }
+        return data
 
 
 def validate_user_name(name: str) -> str:

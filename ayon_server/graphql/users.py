@@ -57,11 +57,11 @@ class UserNode:
 
     @strawberry.field
     def data(self) -> str | None:
-        return json.dumps(self._user.payload()["data"]) if self._visible else None
+        return json.dumps(self._user.visible_data()) if self._visible else None
 
 
 def user_node(user: User, viewer: User) -> UserNode:
-    payload = user.payload()["data"]
+    payload = user.visible_data()
     return UserNode(
         name=user.name,
         active=user.active,

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from ayon_server.api.auth import CurrentUser, session_store
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.models.common import DetailResponse
-from ayon_server.api.models.users import LoginResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.models.users import LoginResponse, UserResponse
+from ayon_server.api.openapi import error_responses
 from ayon_server.auth.passwords import verify_or_waste_time_async
 from ayon_server.auth.throttle import LoginThrottle
 from ayon_server.auth.users import get_user, upgrade_password_hash
@@ -39,12 +39,8 @@ def client_info(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/login",
-    response_model=None,
-    responses={**sends(LoginResponse), **error_responses(429)},
-)
-async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+@router.post("/login", response_model=LoginResponse, responses=error_responses(429))
+async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> LoginResponse:
     address = request.client.host if request.client else "unknown"
     throttle = LoginThrottle(runtime.redis)
     await throttle.check(body.name, address)
@@ -56,7 +52,9 @@ async def login(body: LoginRequest, request: Request, runtime: RuntimeDep) -> di
     await throttle.reset(body.name, address)
     await upgrade_password_hash(runtime.db, user, body.password)
     session = await session_store(runtime).create(user.name, client_info(request))
-    return {"detail": f"Logged in as {user.name}", "token": session.token, "user": user.payload()}
+    return LoginResponse(
+        detail=f"Logged in as {user.name}", token=session.token, user=UserResponse.of(user)
+    )
 
 
 @router.post("/logout", response_model=DetailResponse)

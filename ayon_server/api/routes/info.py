@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from ayon_server.api.auth import Caller, authenticate, is_guest
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
 from ayon_server.api.models.info import InfoResponse
+from ayon_server.api.models.users import UserResponse
 from ayon_server.api.openapi import error_responses
 from ayon_server.attributes import list_attributes
 from ayon_server.exceptions import UnauthorizedException
@@ -62,7 +63,7 @@ async def get_info(
         info.hide_password_auth = False
         info.sso_options = []
     if caller is not None:
-        info.user = caller.user.payload()
+        info.user = UserResponse.of(caller.user).model_dump(by_alias=True)
         info.attributes = list_attributes()
         info.sites = await _caller_sites(request, runtime, caller)
     return info

@@ -9,8 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ayon_server.api.auth import AdminUser, CurrentUser, require_self_or_admin, session_store
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.models.users import SessionListResponse, UserListResponse, UserResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.models.users import (
+    SessionListResponse,
+    SessionResponse,
+    UserListResponse,
+    UserResponse,
+)
+from ayon_server.api.openapi import error_responses
 from ayon_server.auth import users
 from ayon_server.exceptions import BadRequestException
 
@@ -57,29 +62,30 @@ class PasswordChange(BaseModel):
     api_key: str | None = Field(default=None, alias="apiKey", min_length=32, max_length=256)
 
 
-@router.get("", response_model=None, responses=sends(UserListResponse))
-async def list_users(_admin: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
+@router.get("", response_model=UserListResponse)
+async def list_users(_admin: AdminUser, runtime: RuntimeDep) -> UserListResponse:
     """Every user, for the admin UI (AYON's clients list users over GraphQL)."""
-    return {"users": [user.payload() for user in await users.list_users(runtime.db)]}
+    return UserListResponse(users=[UserResponse.of(u) for u in await users.list_users(runtime.db)])
 
 
-@router.get("/me", response_model=None, responses=sends(UserResponse))
-async def get_me(caller: CurrentUser) -> dict[str, Any]:
-    return caller.user.payload()
+@router.get("/me", response_model=UserResponse)
+async def get_me(caller: CurrentUser) -> UserResponse:
+    return UserResponse.of(caller.user)
 
 
 @router.get(
     "/{user_name}",
-    response_model=None,
-    responses={**sends(UserResponse), **error_responses(404)},
+    response_model=UserResponse,
+    response_model_exclude_unset=True,
+    responses=error_responses(404),
 )
-async def get_user(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_user(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> UserResponse:
     if user_name == caller.name:
-        return caller.user.payload()
+        return UserResponse.of(caller.user)
     user = await users.load_user(runtime.db, user_name)
     if caller.user.is_manager:
-        return user.payload()
-    return {"name": user.name, "attrib": {"fullName": user.attrib.get("fullName")}}
+        return UserResponse.of(user)
+    return UserResponse.public_view(user)
 
 
 @router.put(
@@ -160,12 +166,16 @@ async def delete_user(user_name: str, admin: AdminUser, runtime: RuntimeDep) -> 
     return Response(status_code=204)
 
 
-@router.get("/{user_name}/sessions", response_model=None, responses=sends(SessionListResponse))
-async def list_sessions(user_name: str, caller: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+@router.get("/{user_name}/sessions", response_model=SessionListResponse)
+async def list_sessions(
+    user_name: str, caller: CurrentUser, runtime: RuntimeDep
+) -> SessionListResponse:
     require_self_or_admin(caller, user_name, "Only administrators can see another user's sessions")
     sessions = await session_store(runtime).list_for_user(user_name)
     current = caller.session.token if caller.session else None
-    return {"sessions": [{**s.public(), "isCurrent": s.token == current} for s in sessions]}
+    return SessionListResponse(
+        sessions=[SessionResponse.of(s, current=s.token == current) for s in sessions]
+    )
 
 
 @router.delete("/{user_name}/sessions", status_code=204, response_class=Response)
