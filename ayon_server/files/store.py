@@ -16,8 +16,8 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -151,24 +151,22 @@ async def require_activity(
         raise NotFoundException(f"Activity {activity_id.hex} not found")
 
 
-def file_info(row: asyncpg.Record) -> dict[str, Any]:
-    """A file as GET .../files/{id}/info shows it."""
-    return {
-        "id": row["id"].hex,
-        "name": row["name"],
-        "size": row["size"],
-        "mime": row["mime"],
-        "author": row["author"],
-        "activityId": row["activity_id"].hex if row["activity_id"] else None,
-        "createdAt": row["created_at"].isoformat(),
-        "updatedAt": row["updated_at"].isoformat(),
-    }
+@dataclass(frozen=True)
+class StoredFile:
+    """A project file's record (its bytes are at file_path)."""
+
+    id: uuid.UUID
+    name: str
+    size: int
+    mime: str | None
+    author: str | None
+    activity_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
 
 
-async def get_file(
-    db: Postgres, project_name: str, file_id: uuid.UUID
-) -> tuple[str, asyncpg.Record]:
-    """(stored project name, row) of the file; 404 for an unknown project or file."""
+async def get_file(db: Postgres, project_name: str, file_id: uuid.UUID) -> tuple[str, StoredFile]:
+    """(stored project name, record) of the file; 404 for an unknown project or file."""
     async with db.transaction() as conn:
         project = await load_project_ref(conn, project_name, lock=True)
         row = await conn.fetchrow(
@@ -178,7 +176,7 @@ async def get_file(
         )
     if row is None:
         raise file_not_found(file_id)
-    return project.name, row
+    return project.name, StoredFile(**dict(row))
 
 
 async def delete_file(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
 
@@ -246,28 +248,42 @@ async def delete_link(
     await publish_events(events, [event])
 
 
-def _entity_link_payload(row: asyncpg.Record, entity_id: uuid.UUID) -> dict[str, Any]:
-    """A link as seen from one of its ends, in the shape of AYON's GraphQL entity links:
-    `in` links point at the entity (it is their output), `out` links leave it."""
-    outgoing = row["input_id"] == entity_id
-    parts = row["link_type"].split("|")
-    other_type = (parts[2] if outgoing else parts[1]) if len(parts) == 3 else None
-    return {
-        "id": row["id"].hex,
-        "name": row["name"],
-        "linkType": row["link_type"],
-        "direction": "out" if outgoing else "in",
-        "entityId": (row["output_id"] if outgoing else row["input_id"]).hex,
-        "entityType": other_type,
-        "author": row["author"],
-        "data": row["data"],
-        "createdAt": row["created_at"].isoformat(),
-    }
+@dataclass(frozen=True)
+class EntityLink:
+    """A link seen from one of its ends, in the shape of AYON's GraphQL entity links: `in`
+    links point at the entity (it is their output), `out` links leave it."""
+
+    id: uuid.UUID
+    name: str | None
+    link_type: str
+    direction: Literal["in", "out"]
+    entity_id: uuid.UUID  # the other end
+    entity_type: str | None  # the other end's type, when the link type names it
+    author: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def seen_from(cls, row: asyncpg.Record, entity_id: uuid.UUID) -> EntityLink:
+        outgoing = row["input_id"] == entity_id
+        parts = row["link_type"].split("|")
+        other_type = (parts[2] if outgoing else parts[1]) if len(parts) == 3 else None
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            link_type=row["link_type"],
+            direction="out" if outgoing else "in",
+            entity_id=row["output_id"] if outgoing else row["input_id"],
+            entity_type=other_type,
+            author=row["author"],
+            data=row["data"],
+            created_at=row["created_at"],
+        )
 
 
 async def entity_links(
     db: Postgres, project_name: str, entity_type: EntityType, entity_id: uuid.UUID
-) -> list[dict[str, Any]]:
+) -> list[EntityLink]:
     """Every link into or out of the entity; 404 when the entity does not exist."""
     async with db.transaction() as conn:
         project = await load_project_ref(conn, project_name)
@@ -282,4 +298,4 @@ async def entity_links(
             "ORDER BY created_at, id",
             entity_id,
         )
-    return [_entity_link_payload(row, entity_id) for row in rows]
+    return [EntityLink.seen_from(row, entity_id) for row in rows]

@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 from ayon_server.api.auth import AdminUser, Caller, CurrentUser, require_not_guest, sender_header
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.models.events import DispatchResponse, EventListResponse
+from ayon_server.api.openapi import error_responses
 from ayon_server.events.naming import EVENT_ID_PATTERN, NAME_PATTERN, TOPIC_PATTERN
 from ayon_server.events.query import DEFAULT_LIMIT, MAX_LIMIT, EventQuery, list_events
 from ayon_server.events.stream import EventModel, EventStatus
@@ -148,7 +149,12 @@ async def get_events(
     return EventListResponse(events=page.events, next_cursor=page.next_cursor)
 
 
-@router.get("/events/{event_id}", response_model=EventModel, response_model_by_alias=True)
+@router.get(
+    "/events/{event_id}",
+    response_model=EventModel,
+    response_model_by_alias=True,
+    responses=error_responses(404),
+)
 async def get_event(event_id: EventId, caller: CurrentUser, runtime: RuntimeDep) -> EventModel:
     require_not_guest(caller, "Guests cannot read events")
     event = await runtime.events.get(event_id)
@@ -157,7 +163,9 @@ async def get_event(event_id: EventId, caller: CurrentUser, runtime: RuntimeDep)
     return event
 
 
-@router.patch("/events/{event_id}", status_code=204, response_class=Response)
+@router.patch(
+    "/events/{event_id}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def patch_event(
     event_id: EventId, body: UpdateRequest, caller: CurrentUser, runtime: RuntimeDep
 ) -> Response:
@@ -192,7 +200,9 @@ def _check_user_event_patch(event: EventModel, body: UpdateRequest, caller: Call
         raise ForbiddenException(f"Not allowed to change {disallowed} of this event")
 
 
-@router.delete("/events/{event_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/events/{event_id}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def delete_event(event_id: EventId, _admin: AdminUser, runtime: RuntimeDep) -> Response:
     if not await runtime.events.delete(event_id):
         raise NotFoundException(EVENT_NOT_FOUND)

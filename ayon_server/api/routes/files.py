@@ -13,7 +13,7 @@ refused with 413 past AYON_MAX_UPLOAD_BYTES.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse
@@ -22,7 +22,7 @@ from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.models.common import IdResponse
 from ayon_server.api.models.files import FileInfoResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.openapi import error_responses
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 from ayon_server.exceptions import BadRequestException, NotFoundException
 from ayon_server.files import store
@@ -91,23 +91,23 @@ async def download_project_file(
     """The bytes; Starlette's FileResponse answers Range requests (206, 416) and sets
     Content-Length and an RFC 6266 Content-Disposition for any file name."""
     parsed = parse_entity_id(file_id)
-    stored_project, row = await store.get_file(runtime.db, project_name, parsed)
+    stored_project, file = await store.get_file(runtime.db, project_name, parsed)
     path = store.file_path(runtime.settings.storage_dir, stored_project, parsed)
     if not path.is_file():
         raise NotFoundException(f"File {file_id} has no stored content")
-    return FileResponse(path, media_type=row["mime"], filename=row["name"])
+    return FileResponse(path, media_type=file.mime, filename=file.name)
 
 
 @router.get(
     "/{file_id}/info",
-    response_model=None,
-    responses={**sends(FileInfoResponse), **error_responses(404)},
+    response_model=FileInfoResponse,
+    responses=error_responses(404),
 )
 async def get_project_file_info(
     project_name: str, file_id: IdPath, _caller: CurrentUser, runtime: RuntimeDep
-) -> dict[str, Any]:
-    _, row = await store.get_file(runtime.db, project_name, parse_entity_id(file_id))
-    return store.file_info(row)
+) -> FileInfoResponse:
+    _, file = await store.get_file(runtime.db, project_name, parse_entity_id(file_id))
+    return FileInfoResponse.of(file)
 
 
 @router.delete("/{file_id}", status_code=204, responses=error_responses(404))

@@ -26,6 +26,7 @@ from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
 from ayon_server.api.models.common import IdResponse
 from ayon_server.api.models.links import (
     BulkLinksResponse,
+    EntityLinkResponse,
     EntityLinksResponse,
     LinkTypeListResponse,
 )
@@ -131,18 +132,22 @@ def _add_entity_links_route(entity_type: EntityType) -> None:
         _caller: CurrentUser,
         runtime: RuntimeDep,
         direction: Annotated[Literal["in", "out"] | None, Query()] = None,
-    ) -> dict[str, Any]:
+    ) -> EntityLinksResponse:
         links = await store.entity_links(
             runtime.db, project_name, entity_type, parse_entity_id(entity_id)
         )
-        return {"links": [link for link in links if direction in (None, link["direction"])]}
+        return EntityLinksResponse(
+            links=[
+                EntityLinkResponse.of(link) for link in links if direction in (None, link.direction)
+            ]
+        )
 
     router.add_api_route(
         f"/{entity_type.table}/{{entity_id}}/links",
         entity_links,
         methods=["GET"],
-        response_model=None,
-        responses={**sends(EntityLinksResponse), **error_responses(404)},
+        response_model=EntityLinksResponse,
+        responses=error_responses(404),
         name=f"get_{entity_type.name}_links",
     )
 

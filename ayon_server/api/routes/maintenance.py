@@ -123,7 +123,12 @@ async def run_maintenance(
     return JSONResponse({"id": event_id, "eventId": event_id}, status_code=202)
 
 
-@router.post("/api/maintenance/cancel", status_code=202, response_model=CancelResponse)
+@router.post(
+    "/api/maintenance/cancel",
+    status_code=202,
+    response_model=CancelResponse,
+    responses=error_responses(409),
+)
 async def cancel_maintenance(admin: AdminUser, runtime: RuntimeDep) -> CancelResponse:
     """Stop the run in progress, wherever it runs, at its running task's next batch boundary."""
     run_id = await request_cancel(runtime, admin.name)

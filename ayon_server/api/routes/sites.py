@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.openapi import error_responses
 from ayon_server.exceptions import NotFoundException
 from ayon_server.sites.headers import MAX_HOSTNAME_LENGTH, Platform
 from ayon_server.sites.store import SiteInfo, delete_site, list_sites
@@ -34,7 +35,9 @@ async def get_sites(
     )
 
 
-@router.delete("/sites/{site_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/sites/{site_id}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def remove_site(site_id: str, _admin: AdminUser, runtime: RuntimeDep) -> Response:
     if not await delete_site(runtime.db, site_id):
         raise NotFoundException(f"Site {site_id} not found")

@@ -110,7 +110,7 @@ async def create_user(
 
 
 @router.patch(
-    "/{user_name}", status_code=204, response_class=Response, responses=error_responses(404)
+    "/{user_name}", status_code=204, response_class=Response, responses=error_responses(404, 409)
 )
 async def patch_user(
     user_name: str, body: UserPatch, admin: AdminUser, runtime: RuntimeDep
@@ -130,7 +130,7 @@ async def patch_user(
     "/{user_name}/password",
     status_code=204,
     response_class=Response,
-    responses=error_responses(404),
+    responses=error_responses(404, 409),
 )
 async def change_password(
     user_name: str, body: PasswordChange, caller: CurrentUser, runtime: RuntimeDep
