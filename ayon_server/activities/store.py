@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -222,9 +224,41 @@ async def delete_activity(
     await publish_events(events, [event])
 
 
+@dataclass(frozen=True)
+class ActivityReference:
+    reference_type: str
+    entity_type: str
+    entity_id: uuid.UUID | None
+    entity_name: str | None
+
+
+@dataclass(frozen=True)
+class ActivityFile:
+    id: uuid.UUID
+    name: str
+    size: int
+    mime: str | None
+
+
+@dataclass
+class Activity:
+    """An activity with what it refers to (its author among them) and its attached files."""
+
+    id: uuid.UUID
+    activity_type: str
+    body: str
+    tags: list[str]
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    author: str | None = None
+    references: list[ActivityReference] = field(default_factory=list)
+    files: list[ActivityFile] = field(default_factory=list)
+
+
 async def list_activities(
     db: Postgres, project_name: str, entity_type: EntityType, entity_id: uuid.UUID
-) -> list[dict[str, Any]]:
+) -> list[Activity]:
     """The activities whose origin is the entity, oldest first, with references and files."""
     async with db.transaction() as conn:
         project = await load_project_ref(conn, project_name, lock=True)
@@ -256,35 +290,29 @@ async def list_activities(
             "WHERE activity_id = ANY($1::uuid[]) ORDER BY created_at, id",
             ids,
         )
-    activities = {row["id"]: _activity_payload(row) for row in rows}
+    activities = {
+        row["id"]: Activity(
+            id=row["id"],
+            activity_type=row["activity_type"],
+            body=row["body"],
+            tags=row["tags"],
+            data=row["data"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        for row in rows
+    }
     for ref in refs:
         activity = activities[ref["activity_id"]]
-        entry = {
-            "referenceType": ref["reference_type"],
-            "entityType": ref["entity_type"],
-            "entityId": ref["entity_id"].hex if ref["entity_id"] else None,
-            "entityName": ref["entity_name"],
-        }
-        activity["references"].append(entry)
+        activity.references.append(
+            ActivityReference(
+                ref["reference_type"], ref["entity_type"], ref["entity_id"], ref["entity_name"]
+            )
+        )
         if ref["reference_type"] == "author":
-            activity["author"] = ref["entity_name"]
+            activity.author = ref["entity_name"]
     for file in files:
-        activities[file["activity_id"]]["files"].append(
-            {"id": file["id"].hex, "name": file["name"], "size": file["size"], "mime": file["mime"]}
+        activities[file["activity_id"]].files.append(
+            ActivityFile(file["id"], file["name"], file["size"], file["mime"])
         )
     return list(activities.values())
-
-
-def _activity_payload(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"].hex,
-        "activityType": row["activity_type"],
-        "body": row["body"],
-        "tags": row["tags"],
-        "data": row["data"],
-        "author": None,
-        "references": [],
-        "files": [],
-        "createdAt": row["created_at"].isoformat(),
-        "updatedAt": row["updated_at"].isoformat(),
-    }

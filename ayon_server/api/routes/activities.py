@@ -13,7 +13,7 @@ changing or deleting an activity needs its author or a manager.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
@@ -21,9 +21,9 @@ from ayon_server.activities import store
 from ayon_server.activities.models import ActivityPatchModel, ActivityPostModel
 from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
-from ayon_server.api.models.activities import ActivityListResponse
+from ayon_server.api.models.activities import ActivityListResponse, ActivityResponse
 from ayon_server.api.models.common import IdResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.openapi import error_responses
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 
 router = APIRouter(prefix="/api/projects/{project_name}", tags=["Activities"])
@@ -59,8 +59,8 @@ async def create_activity(
 
 @router.get(
     "/{entity_type}/{entity_id}/activities",
-    response_model=None,
-    responses={**sends(ActivityListResponse), **error_responses(404)},
+    response_model=ActivityListResponse,
+    responses=error_responses(404),
 )
 async def list_activities(
     project_name: str,
@@ -68,11 +68,11 @@ async def list_activities(
     entity_id: IdPath,
     _caller: CurrentUser,
     runtime: RuntimeDep,
-) -> dict[str, list[dict[str, Any]]]:
+) -> ActivityListResponse:
     activities = await store.list_activities(
         runtime.db, project_name, store.entity_type_of(entity_type), parse_entity_id(entity_id)
     )
-    return {"activities": activities}
+    return ActivityListResponse(activities=[ActivityResponse.of(a) for a in activities])
 
 
 @router.patch("/activities/{activity_id}", status_code=204, responses=error_responses(404))
