@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -451,29 +450,18 @@ def _path_sql(project: ProjectRef, entity_type: EntityType) -> tuple[str, str]:
     return " ".join(joins), "'/' || " + " || '/' || ".join(parts)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+@dataclass(frozen=True)
+class EntityRecord:
+    """An entity's columns as stored (each type has its own, `path` aside) and its path in the
+    project: `/folder/path/product/v001/...`; a workfile's is its file path."""
 
-
-def entity_payload(row: dict[str, Any]) -> dict[str, Any]:
-    """An entity as AYON's REST API shows it: camelCase, 32-hex ids, `path` in the project."""
-    payload = {
-        to_camel(key): _jsonable(value)
-        for key, value in row.items()
-        if key not in ("path", "entity_path")
-    }
-    payload["path"] = row["entity_path"]
-    payload["ownAttrib"] = sorted(row["attrib"])
-    return payload
+    values: dict[str, Any]
+    path: str
 
 
 async def get_entity(
     db: Executor, project: ProjectRef, entity_type: EntityType, entity_id: uuid.UUID
-) -> dict[str, Any]:
+) -> EntityRecord:
     joins, path = _path_sql(project, entity_type)
     row = await db.fetchrow(
         f"SELECT e.*, {path} AS entity_path FROM {project.table(entity_type.table)} e {joins} "
@@ -482,4 +470,7 @@ async def get_entity(
     )
     if row is None:
         raise entity_not_found(entity_type, entity_id)
-    return entity_payload(dict(row))
+    values = dict(row)
+    path_value = values.pop("entity_path")
+    values.pop("path", None)
+    return EntityRecord(values, path_value)

@@ -20,7 +20,11 @@ from pydantic import BaseModel
 
 from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import EntityIdPath, RuntimeDep
-from ayon_server.api.models.entities import EntityCreatedResponse, EntityResponse
+from ayon_server.api.models.entities import (
+    EntityCreatedResponse,
+    EntityResponse,
+    entity_response,
+)
 from ayon_server.api.openapi import error_responses, sends
 from ayon_server.entities import store
 from ayon_server.entities.models import PATCH_MODELS, POST_MODELS
@@ -65,7 +69,8 @@ def _add_routes(entity_type: EntityType) -> None:
     ) -> dict[str, Any]:
         async with runtime.db.transaction() as conn:
             project = await load_project_ref(conn, project_name, lock=True)
-            return await store.get_entity(conn, project, entity_type, parse_entity_id(entity_id))
+            entity = await store.get_entity(conn, project, entity_type, parse_entity_id(entity_id))
+        return entity_response(entity)
 
     async def update(
         project_name: str,
