@@ -134,6 +134,20 @@ async def test_an_anonymous_request_to_any_operation_gets_a_declared_answer(
     assert not problems, "\n".join(problems)
 
 
+def _bad_path(path: str, operation: dict[str, Any]) -> str | None:
+    """The path with a value that breaks its pattern for each patterned path parameter."""
+    patterned = [
+        p["name"]
+        for p in operation.get("parameters", [])
+        if p["in"] == "path" and "pattern" in p.get("schema", {})
+    ]
+    if not patterned:
+        return None
+    for name in patterned:
+        path = path.replace("{" + name + "}", "not-an-id")
+    return concrete_path(path, operation)
+
+
 def _bad_query(operation: dict[str, Any]) -> dict[str, str]:
     """A value of the wrong type for each typed query parameter."""
     bad = {}
@@ -173,8 +187,14 @@ async def test_bad_bodies_and_parameters_get_a_400_that_matches_the_declared_sch
             if problem := undeclared(schema, operation, response):
                 problems.append(f"{what}: {problem}")
             tried += 1
+        if bad_path := _bad_path(path, operation):
+            response = await client.request(method, bad_path, headers=admin)
+            assert response.status_code == 400, f"{what} {bad_path}: {response.text}"
+            if problem := undeclared(schema, operation, response):
+                problems.append(f"{what}: {problem}")
+            tried += 1
     assert not problems, "\n".join(problems)
-    assert tried > 40
+    assert tried > 60
 
 
 class Checked:
@@ -289,8 +309,14 @@ async def _walk_the_api(api: Checked, values: dict[str, str]) -> None:
         json={"operations": [{"type": "create", "entityType": "folder", "data": {"name": "b"}}]},
     )
     await api.request("post", "/api/actions/list", values, json={})
-    query = {"query": "{ projects { edges { node { name } } } }"}
-    await api.request("post", "/graphql", values, json=query)
+    query = "query Q($p: String!) { project(name: $p) { folders { edges { node { name } } } } }"
+    answer = await api.request(
+        "post",
+        "/graphql",
+        values,
+        json={"query": query, "variables": {"p": values["project_name"]}},
+    )
+    assert "errors" not in answer.json(), answer.text
     await api.request("patch", "/api/config/maintenance", values, json={})
 
     events = await api.client.get("/api/events", headers=api.headers)
