@@ -4,7 +4,8 @@ Accepted credentials (AYON-COMPAT §0.2): `Authorization: Bearer <64-hex session
 `Authorization: ApiKey <key>`, `X-Api-Key: <key>`, an `accessToken` cookie and a `?token=` query
 parameter (session tokens). `X-as-user` lets a service user act as another user.
 A missing or invalid credential is 401; a valid one lacking rights is 403 (the AYON client drops
-its token on any 401).
+its token on any 401). `resolve_credential` is the one place these rules live: HTTP requests and
+the websocket's auth message both go through it.
 """
 
 from __future__ import annotations

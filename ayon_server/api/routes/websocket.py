@@ -2,9 +2,10 @@
 AYON's web UI speak).
 
 1. The client connects and sends `{"topic": "auth", "token": <session token or API key>,
-   "subscribe": [topics], "project"?: name}`. Until then nothing is sent; a socket that has not
-   authenticated within AUTH_TIMEOUT, or whose token is invalid, is closed with code 1008 and a
-   reason saying why. Other messages before the auth are ignored, as AYON does.
+   "subscribe": [topics], "project"?: name}`, checked by the HTTP rules (`resolve_credential`).
+   Until then nothing is sent; a socket that has not authenticated within AUTH_TIMEOUT, or whose
+   token is invalid, is closed with code 1008 and a reason saying why. Other messages before
+   the auth are ignored, as AYON does.
 2. From then on it receives every event change whose topic matches a subscription (prefixes,
    `*` wildcards; see RelayClient), and a heartbeat every few seconds. The first heartbeat comes
    right after each (re)subscription, so a client knows from when on it is covered.
