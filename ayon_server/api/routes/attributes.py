@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from ayon_server.api.auth import CurrentUser
 from ayon_server.api.models.catalog import AttributesResponse
-from ayon_server.api.openapi import sends
 from ayon_server.attributes import list_attributes
 
 router = APIRouter(prefix="/api", tags=["Attributes"])
 
 
-@router.get("/attributes", response_model=None, responses=sends(AttributesResponse))
-async def get_attributes(_caller: CurrentUser) -> dict[str, Any]:
-    return {"attributes": list_attributes()}
+@router.get("/attributes", response_model=AttributesResponse)
+async def get_attributes(_caller: CurrentUser) -> AttributesResponse:
+    return AttributesResponse(attributes=list_attributes())

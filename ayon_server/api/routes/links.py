@@ -31,7 +31,7 @@ from ayon_server.api.models.links import (
     LinkTypeListResponse,
 )
 from ayon_server.api.models.projects import LinkTypeResponse
-from ayon_server.api.openapi import error_responses, sends
+from ayon_server.api.openapi import error_responses
 from ayon_server.entities.registry import ENTITY_TYPES, EntityType, parse_entity_id
 from ayon_server.exceptions import BadRequestException
 from ayon_server.links import store
@@ -99,18 +99,14 @@ async def create_link(
     return {"id": created[0]["id"]}
 
 
-@router.post(
-    "/links/bulk",
-    response_model=None,
-    responses={**sends(BulkLinksResponse), **error_responses(404, 409)},
-)
+@router.post("/links/bulk", response_model=BulkLinksResponse, responses=error_responses(404, 409))
 async def create_links(
     project_name: str, body: BulkLinksModel, actor: WriterActor, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> BulkLinksResponse:
     created = await store.create_links(
         runtime.events, runtime.db, project_name, body.links, actor, bulk=True
     )
-    return {"created": created}
+    return BulkLinksResponse.model_validate({"created": created})
 
 
 @router.delete(

@@ -181,17 +181,17 @@ def _forget(runs: set[asyncio.Task[Any]]) -> Any:
     return done
 
 
-@router.get("/api/config/maintenance", response_model=None, responses=sends(MaintenanceConfig))
-async def get_maintenance_config(_admin: AdminUser, runtime: RuntimeDep) -> dict[str, Any]:
-    return (await load_config(runtime.db)).model_dump(mode="json", by_alias=True)
+@router.get("/api/config/maintenance", response_model=MaintenanceConfig)
+async def get_maintenance_config(_admin: AdminUser, runtime: RuntimeDep) -> MaintenanceConfig:
+    return await load_config(runtime.db)
 
 
-@router.patch("/api/config/maintenance", response_model=None, responses=sends(MaintenanceConfig))
+@router.patch("/api/config/maintenance", response_model=MaintenanceConfig)
 async def patch_maintenance_config(
     _admin: AdminUser, runtime: RuntimeDep, patch: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+) -> MaintenanceConfig:
     try:
         config = await save_config(runtime, patch)
     except InvalidMaintenanceConfig as exc:
         raise BadRequestException(str(exc)) from None
-    return config.model_dump(mode="json", by_alias=True)
+    return config
