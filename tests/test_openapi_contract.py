@@ -11,9 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter
 from jsonschema import Draft202012Validator
 
+from ayon_server.api.auth import CurrentUser
+from ayon_server.api.dependencies import RuntimeDep
+from ayon_server.api.models.common import IdResponse
+from ayon_server.api.openapi import error_responses
+from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
+from tests.helpers.server import server_app
 from tests.helpers.users import login, make_user
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -342,3 +349,21 @@ async def _walk_the_api(api: Checked, values: dict[str, str]) -> None:
         entity = segment.removesuffix("s") if "{entity_id}" in path else None
         path_values = {**values, "entity_id": ids.get(entity or "", ids["folder"])}
         await api.request("get", path, path_values)
+
+
+async def test_a_new_route_gets_the_standard_errors_from_what_it_depends_on(
+    settings: Settings,
+) -> None:
+    router = APIRouter()
+
+    @router.post("/api/new-thing", response_model=IdResponse, responses=error_responses(409))
+    async def new_thing(body: IdResponse, _caller: CurrentUser, _runtime: RuntimeDep) -> Any:
+        return body
+
+    app = server_app(settings)
+    app.include_router(router)
+    responses = app.openapi()["paths"]["/api/new-thing"]["post"]["responses"]
+
+    assert sorted(responses) == ["200", "400", "401", "403", "409", "413", "503"]
+    for status in ("400", "401", "403", "409", "413", "503"):
+        assert responses[status]["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}
