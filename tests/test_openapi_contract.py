@@ -23,8 +23,6 @@ from ayon_server.runtime import Runtime
 from tests.helpers.server import server_app
 from tests.helpers.users import login, make_user
 
-pytestmark = pytest.mark.usefixtures("clean_tables")
-
 ERROR_REF = "#/components/schemas/ErrorResponse"
 METHODS = ("get", "put", "post", "delete", "patch")
 # A syntactically valid value per path parameter name, so a request reaches the part under test.
@@ -40,15 +38,14 @@ PATH_VALUES = {
 HEX_ID = "0" * 32
 
 
-@pytest.fixture
-async def schema(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
+@pytest.fixture(scope="module")
+def schema(settings: Settings) -> dict[str, Any]:
+    """The app's OpenAPI document, as GET /openapi.json serves it (no database needed)."""
+    return server_app(settings).openapi()
 
 
 @pytest.fixture
-async def admin(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, str]:
+async def admin(client: httpx.AsyncClient, runtime: Runtime, clean_tables: None) -> dict[str, str]:
     return await login(client, await make_user(runtime, isAdmin=True))
 
 
@@ -104,6 +101,14 @@ async def test_every_error_status_declared_has_a_json_schema(schema: dict[str, A
             if status.startswith(("4", "5")):
                 content = response.get("content", {}).get("application/json", {})
                 assert content.get("schema"), f"{method} {path} {status}"
+
+
+async def test_openapi_json_serves_the_document_checked_here(
+    schema: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == schema
 
 
 async def test_operations_that_need_a_caller_declare_401_and_403(
@@ -243,7 +248,7 @@ ENTITY_BODIES: dict[str, dict[str, Any]] = {
 
 
 async def test_what_a_client_gets_from_real_data_matches_the_declared_schemas(
-    schema: dict[str, Any], client: httpx.AsyncClient, runtime: Runtime
+    schema: dict[str, Any], client: httpx.AsyncClient, runtime: Runtime, clean_tables: None
 ) -> None:
     name = await make_user(runtime, isAdmin=True)
     api = Checked(client, schema, await login(client, name))
