@@ -336,7 +336,6 @@ async def _walk_the_api(api: Checked, values: dict[str, str]) -> None:
         json={"query": query, "variables": {"p": values["project_name"]}},
     )
     assert "errors" not in answer.json(), answer.text
-    await api.request("patch", "/api/config/maintenance", values, json={})
 
     events = await api.client.get("/api/events", headers=api.headers)
     values |= {

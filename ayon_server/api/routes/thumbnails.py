@@ -117,7 +117,11 @@ async def update_thumbnail(
 @router.get(
     "/thumbnails/{thumbnail_id}",
     response_class=Response,
-    responses={200: IMAGE, **error_responses(404)},
+    responses={
+        200: IMAGE,
+        203: {**IMAGE, "description": "No such thumbnail: the placeholder image"},
+        **error_responses(404),
+    },
 )
 async def get_thumbnail(
     project_name: str,
