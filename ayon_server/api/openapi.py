@@ -56,6 +56,19 @@ def sends(
     return {status: {"model": model, "description": description}}
 
 
+def sends_bytes(*, ranges: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that answers with a file of any type (give it
+    `response_class=Response` or a subclass, so no JSON body is declared); with `ranges`, it
+    also answers Range requests: 206 with the part, 416 for a range past the end."""
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"*/*": {}}, "description": "The file"}
+    }
+    if ranges:
+        responses[206] = {"content": {"*/*": {}}, "description": "The requested range"}
+        responses |= error_responses(416)
+    return responses
+
+
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
     for dependency in dependant.dependencies:
         if dependency.call is not None:

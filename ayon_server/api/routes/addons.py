@@ -29,6 +29,7 @@ from ayon_server.api.archive_response import content_disposition
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
 from ayon_server.api.models.addons import AddonInstallList, AddonList, EventIdResponse
+from ayon_server.api.openapi import error_responses, sends_bytes
 from ayon_server.exceptions import NotFoundException
 
 router = APIRouter(tags=["Addons"])
@@ -201,7 +202,11 @@ async def _private_file(
     )
 
 
-@router.get("/addons/{addon_name}/{addon_version}/private/{file_path:path}")
+@router.get(
+    "/addons/{addon_name}/{addon_version}/private/{file_path:path}",
+    response_class=StreamingResponse,
+    responses={**sends_bytes(), **error_responses(404)},
+)
 async def get_private_file(
     addon_name: AddonName,
     addon_version: AddonVersion,
@@ -212,7 +217,11 @@ async def get_private_file(
     return await _private_file(addon_name, addon_version, file_path, runtime)
 
 
-@router.get("/api/addons/{addon_name}/{addon_version}/private/{file_path:path}")
+@router.get(
+    "/api/addons/{addon_name}/{addon_version}/private/{file_path:path}",
+    response_class=StreamingResponse,
+    responses={**sends_bytes(), **error_responses(404)},
+)
 async def get_private_file_under_api(
     addon_name: AddonName,
     addon_version: AddonVersion,

@@ -39,6 +39,7 @@ from ayon_server.api.models.addons import (
     EventIdResponse,
     InstallerList,
 )
+from ayon_server.api.openapi import error_responses, sends_bytes
 from ayon_server.exceptions import BadRequestException, NotFoundException
 
 router = APIRouter(prefix="/api/desktop", tags=["Desktop"])
@@ -195,7 +196,13 @@ def _add_routes(
     router.add_api_route(
         item, upload_package, methods=["PUT"], status_code=204, response_class=Response
     )
-    router.add_api_route(item, download_package, methods=["GET"])
+    router.add_api_route(
+        item,
+        download_package,
+        methods=["GET"],
+        response_class=StreamingResponse,
+        responses={**sends_bytes(ranges=True), **error_responses(404)},
+    )
     router.add_api_route(
         item, update_package, methods=["PATCH"], status_code=204, response_class=Response
     )

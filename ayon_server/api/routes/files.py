@@ -22,7 +22,7 @@ from ayon_server.api.auth import CurrentUser, WriterActor
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.models.common import IdResponse
 from ayon_server.api.models.files import FileInfoResponse
-from ayon_server.api.openapi import error_responses
+from ayon_server.api.openapi import error_responses, sends_bytes
 from ayon_server.entities.registry import ENTITY_ID_PATTERN, parse_entity_id
 from ayon_server.exceptions import BadRequestException, NotFoundException
 from ayon_server.files import store
@@ -79,11 +79,7 @@ async def upload_project_file(
 @router.get(
     "/{file_id}",
     response_class=FileResponse,
-    responses={
-        200: {"content": {"*/*": {}}, "description": "The bytes"},
-        206: {"content": {"*/*": {}}, "description": "A range"},
-        **error_responses(404, 416),
-    },
+    responses={**sends_bytes(ranges=True), **error_responses(404)},
 )
 async def download_project_file(
     project_name: str, file_id: IdPath, _caller: CurrentUser, runtime: RuntimeDep
