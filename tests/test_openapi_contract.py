@@ -36,6 +36,15 @@ PATH_VALUES = {
     "token": "0" * 64,
 }
 HEX_ID = "0" * 32
+# Breaks every name and id pattern of the API (names allow letters, digits, `_.-` only).
+BAD_PATH_VALUE = "bad%20value!"
+
+
+class PathValues(dict[str, str]):
+    """Path parameter values; one not given is a valid-looking placeholder."""
+
+    def __missing__(self, name: str) -> str:
+        return PATH_VALUES.get(name, HEX_ID)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +172,7 @@ def _bad_path(path: str, operation: dict[str, Any]) -> str | None:
     if not patterned:
         return None
     for name in patterned:
-        path = path.replace("{" + name + "}", "not-an-id")
+        path = path.replace("{" + name + "}", BAD_PATH_VALUE)
     return concrete_path(path, operation)
 
 
@@ -228,7 +237,7 @@ class Checked:
         self, method: str, template: str, values: dict[str, str], **kwargs: Any
     ) -> httpx.Response:
         operation = self.schema["paths"][template][method]
-        url = template.format(**values)
+        url = template.format_map(PathValues(values))
         headers = {**self.headers, **kwargs.pop("headers", {})}
         response = await self.client.request(method, url, headers=headers, **kwargs)
         self.reached.add((method, template))
