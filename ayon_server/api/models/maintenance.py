@@ -97,6 +97,13 @@ class MaintenanceHistory(BaseModel):
     items: list[HistoryItem]
 
 
+class SchedulePreview(WireModel):
+    schedule: str
+    timezone: str
+    # ISO 8601 in the schedule's time zone, soonest first.
+    next_runs: list[datetime]
+
+
 class RunStartedResponse(WireModel):
     # The run's `server.maintenance` event, under both names clients read.
     id: str

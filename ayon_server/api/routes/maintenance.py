@@ -24,6 +24,7 @@ from ayon_server.api.models.maintenance import (
     MaintenanceHistory,
     MaintenanceState,
     RunStartedResponse,
+    SchedulePreview,
     TaskState,
 )
 from ayon_server.api.openapi import error_responses, sends
@@ -147,13 +148,6 @@ async def get_maintenance_history(
 ) -> MaintenanceHistory:
     runs = await list_runs(runtime.db, limit)
     return MaintenanceHistory(items=[HistoryItem.of(run) for run in runs])
-
-
-class SchedulePreview(CamelModel):
-    schedule: str
-    timezone: str
-    # ISO 8601 in the schedule's time zone, soonest first.
-    next_runs: list[datetime]
 
 
 @router.get("/api/maintenance/schedule/preview", response_model=SchedulePreview)
