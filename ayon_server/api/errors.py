@@ -38,6 +38,9 @@ _POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InvalidCatalogNameError,
+    # asyncpg left a connection mid-operation ("cannot switch to state ..."): a restart or a
+    # cancelled statement broke it; the pool discards it.
+    asyncpg.InternalClientError,
 )
 _REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -58,6 +61,7 @@ def unavailable_service(exc: BaseException) -> str | None:
         return "PostgreSQL"
     if isinstance(exc, _REDIS_UNAVAILABLE):
         return "Redis"
+    # OSError includes TimeoutError: a stalled backend past AYON_BACKEND_TIMEOUT.
     if isinstance(exc, OSError | asyncpg.InterfaceError):
         return _CLIENT_PACKAGES.get(_raising_package(exc.__traceback__) or "")
     return None

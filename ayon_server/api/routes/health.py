@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ayon_server.api.dependencies import ServerStateDep
+from ayon_server.api.errors import RETRY_AFTER_SECONDS
 from ayon_server.api.readiness import check_readiness
 
 router = APIRouter(prefix="/api", tags=["Health"])
@@ -50,4 +51,8 @@ async def get_ready(state: ServerStateDep) -> JSONResponse:
     body = NotReadyResponse(
         detail="Not ready: " + "; ".join(readiness.reasons()), checks=readiness.checks_body()
     )
-    return JSONResponse(body.model_dump(), status_code=503, headers=NO_STORE)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=503,
+        headers={**NO_STORE, "Retry-After": RETRY_AFTER_SECONDS},
+    )
