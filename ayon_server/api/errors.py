@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from redis import exceptions as redis_errors
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
 RETRY_AFTER_SECONDS = "5"
+# nginx's status for a request its client abandoned; never sent to anyone, only logged.
+CLIENT_CLOSED_REQUEST = 499
 MAX_ECHOED_INPUT = 1000
 
 _POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -116,6 +119,15 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            # The client left before its request was read (an aborted upload): nobody to
+            # answer, nothing wrong with the server. 499 is what the access log and metrics see.
+            log.info("%s %s: the client disconnected", scope.get("method"), scope.get("path"))
+            if not response_started:
+                await send_tracking(
+                    {"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST, "headers": []}
+                )
+                await send_tracking({"type": "http.response.body", "body": b""})
         except Exception as exc:
             if response_started:
                 # Headers are out; all the server can still do is drop the connection.
