@@ -13,33 +13,29 @@ import asyncio
 import json
 import logging
 import secrets
-import subprocess
-import tempfile
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from fastapi import FastAPI
+from redis import exceptions as redis_errors
 
+from ayon_server.api.errors import unavailable_service
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
 from tests.conftest import (
-    PYTHON,
-    REPO_ROOT,
     free_port,
     make_user,
     server_app,
     serving,
-    subprocess_env,
-    wait_for_http,
 )
 from tests.fault_proxy import FaultProxy, fault_proxy
+from tests.maintenance_helpers import wait_until
 
 # Short, so a stalled backend answers quickly; every wait below is bounded well above it.
 BACKEND_TIMEOUT = 1.0
@@ -72,9 +68,9 @@ def proxied(settings: Settings, pg_proxy: FaultProxy, redis_proxy: FaultProxy) -
 
 @pytest.fixture
 async def api_key(runtime: Runtime) -> dict[str, str]:
-    """Headers of a service user (API keys need PostgreSQL only, no Redis session)."""
+    """Headers of an admin's API key (API keys need PostgreSQL only, no Redis session)."""
     key = secrets.token_hex(32)
-    await make_user(runtime, api_key=key, isService=True)
+    await make_user(runtime, api_key=key, isAdmin=True)
     return {"X-Api-Key": key}
 
 
@@ -126,6 +122,37 @@ async def test_a_transaction_whose_connection_breaks_is_discarded_not_reused(
         await db.close()
 
 
+async def test_a_connection_left_mid_operation_is_terminated_not_handed_out_again(
+    settings: Settings,
+) -> None:
+    db = Postgres(settings.postgres_url, max_size=1, command_timeout=BACKEND_TIMEOUT)
+    try:
+        with pytest.raises(asyncpg.InternalClientError):
+            async with db.acquire() as conn:
+                first = await conn.fetchval("SELECT pg_backend_pid()")
+                # What asyncpg raises when a restart or a cancellation left the protocol busy.
+                raise asyncpg.InternalClientError("cannot switch to state 12")
+        async with db.acquire() as conn:
+            second = await conn.fetchval("SELECT pg_backend_pid()")
+    finally:
+        await db.close()
+    assert second != first
+
+
+@pytest.mark.parametrize(
+    ("error", "service"),
+    [
+        (asyncpg.InternalClientError("cannot switch to state 12"), "PostgreSQL"),
+        (asyncpg.ConnectionDoesNotExistError("closed in the middle of operation"), "PostgreSQL"),
+        (asyncpg.CannotConnectNowError("the database system is starting up"), "PostgreSQL"),
+        (redis_errors.ConnectionError("Connection reset by peer"), "Redis"),
+        (redis_errors.TimeoutError("Timeout reading from socket"), "Redis"),
+    ],
+)
+def test_connection_level_failures_are_outages(error: Exception, service: str) -> None:
+    assert unavailable_service(error) == service
+
+
 # The API in this process.
 
 
@@ -159,9 +186,7 @@ async def test_a_stalled_postgresql_answers_503_within_the_backend_timeout(
         pg_proxy.stall()
         async with asyncio.timeout(CLIENT_TIMEOUT):
             read = await client.get(f"/api/events/{event_id}", headers=api_key)
-            write = await client.post(
-                "/api/events", json={"topic": "test.fault"}, headers=api_key
-            )
+            write = await client.post("/api/events", json={"topic": "test.fault"}, headers=api_key)
         assert_unavailable(read)
         assert_unavailable(write)
         await pg_proxy.restore()
@@ -186,3 +211,104 @@ async def test_a_stalled_redis_answers_503_within_the_backend_timeout(
         async with asyncio.timeout(CLIENT_TIMEOUT):
             again = await client.post("/api/auth/login", json=credentials)
         assert again.status_code == 200, again.text
+
+
+# Clients that fail: stalled and aborted uploads, against uvicorn in this process.
+
+
+@asynccontextmanager
+async def uvicorn_serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app under uvicorn on this event loop; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def project(
+    runtime: Runtime, api_key: dict[str, str], settings: Settings
+) -> AsyncIterator[str]:
+    """A fresh project (dropped afterwards) to upload files to."""
+    name = f"fault_{secrets.token_hex(4)}"
+    async with serving(server_app(settings)) as client:
+        response = await client.post(
+            "/api/projects", json={"name": name, "code": name[-8:]}, headers=api_key
+        )
+        assert response.status_code == 201, response.text
+    yield name
+    async with runtime.db.transaction() as conn:
+        await conn.execute("DELETE FROM public.projects WHERE name = $1", name)
+        await conn.fetchval("SELECT public.drop_project_schema($1)", name)
+
+
+def partial_upload(project: str, api_key: dict[str, str]) -> bytes:
+    """The start of an upload that announces a megabyte and sends a kilobyte."""
+    headers = (
+        f"POST /api/projects/{project}/files HTTP/1.1\r\nHost: test\r\n"
+        f"X-Api-Key: {api_key['X-Api-Key']}\r\nx-file-name: big.bin\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n"
+    )
+    return headers.encode() + b"x" * 1024
+
+
+def files_left(settings: Settings, project: str) -> list[Path]:
+    root = Path(settings.storage_dir) / "projects" / project
+    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+
+
+async def test_a_stalled_upload_gets_408_and_leaves_no_file(
+    settings: Settings, project: str, api_key: dict[str, str]
+) -> None:
+    quick = settings.model_copy(update={"upload_read_timeout": 0.5})
+    async with uvicorn_serving(server_app(quick)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(partial_upload(project, api_key))
+        await writer.drain()
+        async with asyncio.timeout(CLIENT_TIMEOUT):
+            status_line = await reader.readline()
+            answer = await reader.read()
+        writer.close()
+    assert status_line.split()[1] == b"408", status_line
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == 408
+    assert files_left(settings, project) == []
+
+
+async def test_an_aborted_upload_is_an_info_line_and_no_server_error(
+    settings: Settings, project: str, api_key: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with uvicorn_serving(server_app(settings)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for _ in range(3):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(partial_upload(project, api_key))
+            await writer.drain()
+            writer.transport.abort()
+        async with httpx.AsyncClient(base_url=base) as client:
+
+            async def three_aborts_counted() -> str | None:
+                text = (await client.get("/metrics")).text
+                return text if 'status="499"} 3.0' in text else None
+
+            metrics = await wait_until(three_aborts_counted, CLIENT_TIMEOUT, "3 aborts counted")
+
+            async def no_file_left() -> bool:
+                return not files_left(settings, project)
+
+            await wait_until(no_file_left, CLIENT_TIMEOUT, "the partial files removed")
+    upload_lines = [line for line in metrics.splitlines() if "/files" in line]
+    assert not any('status="5' in line for line in upload_lines), upload_lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "the client disconnected" in caplog.text

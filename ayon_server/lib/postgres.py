@@ -14,6 +14,7 @@ terminated before it goes back, so the pool never hands it out again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -140,8 +141,10 @@ class Postgres:
             except BaseException as exc:
                 if isinstance(exc, _TERMINATE_ON):
                     # Released, it would be reset on a socket in an unknown state (or hang
-                    # there); a fresh connection replaces it.
-                    conn.terminate()
+                    # there); a fresh connection replaces it. One that closed itself is
+                    # already back in the pool (InterfaceError), and replaced.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
                 raise
 
     @asynccontextmanager
