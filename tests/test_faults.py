@@ -16,6 +16,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,8 +24,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from redis import exceptions as redis_errors
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from ayon_server.api.errors import unavailable_service
+from ayon_server.api.routes import websocket as websocket_route
+from ayon_server.background.event_relay import EventRelay
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
@@ -312,3 +317,56 @@ async def test_an_aborted_upload_is_an_info_line_and_no_server_error(
     assert not any('status="5' in line for line in upload_lines), upload_lines
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert "the client disconnected" in caplog.text
+
+
+# Websockets in a Redis outage.
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT))
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """Read until the server closes the socket; its close code and reason."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(CLIENT_TIMEOUT):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_sockets_are_told_when_redis_goes_and_events_resume_when_it_returns(
+    proxied: Settings,
+    redis_proxy: FaultProxy,
+    api_key: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(websocket_route, "RELAY_WAIT", 0.5)
+    app = server_app(proxied)
+    auth = {"topic": "auth", "token": api_key["X-Api-Key"], "subscribe": ["test.fault"]}
+    async with uvicorn_serving(app) as base:
+        relay = app.state.server.workers.get(EventRelay.name)
+        ws_url = base.replace("http", "ws", 1) + "/ws"
+        async with connect(ws_url) as ws:
+            await ws.send(json.dumps(auth))
+            assert await receive(ws) == {"topic": "heartbeat"}
+            await redis_proxy.cut()
+            code, reason = await closed_with(ws)
+        assert code == 1013 and "Redis" in reason
+        # While Redis is away a new socket is refused the same way, not left in silence.
+        async with connect(ws_url) as ws:
+            code, _ = await closed_with(ws)
+        assert code == 1013
+
+        await redis_proxy.restore()
+        restored_at = asyncio.get_running_loop().time()
+        async with asyncio.timeout(CLIENT_TIMEOUT):
+            await relay.subscribed.wait()
+        resumed_after = asyncio.get_running_loop().time() - restored_at
+        print(f"event relay resubscribed {resumed_after:.2f} s after Redis returned")
+        async with connect(ws_url) as ws, httpx.AsyncClient(base_url=base) as client:
+            await ws.send(json.dumps(auth))
+            assert await receive(ws) == {"topic": "heartbeat"}
+            posted = await client.post("/api/events", json={"topic": "test.fault"}, headers=api_key)
+            assert (await receive(ws))["id"] == posted.json()["id"]
