@@ -13,6 +13,9 @@ import asyncio
 import json
 import logging
 import secrets
+import subprocess
+import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,10 +37,14 @@ from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
 from tests.conftest import (
+    PYTHON,
+    REPO_ROOT,
     free_port,
     make_user,
     server_app,
     serving,
+    subprocess_env,
+    wait_for_http,
 )
 from tests.fault_proxy import FaultProxy, fault_proxy
 from tests.maintenance_helpers import wait_until
@@ -370,3 +377,165 @@ async def test_sockets_are_told_when_redis_goes_and_events_resume_when_it_return
             assert await receive(ws) == {"topic": "heartbeat"}
             posted = await client.post("/api/events", json={"topic": "test.fault"}, headers=api_key)
             assert (await receive(ws))["id"] == posted.json()["id"]
+
+
+# A server process under load while its backends fail.
+
+
+@asynccontextmanager
+async def server_process(settings: Settings, **env: str) -> AsyncIterator[str]:
+    """`python entrypoint.py` (server role only) on a free port; its base URL.
+
+    Output goes to a file and is printed when the block fails.
+    """
+    port = free_port()
+    with tempfile.TemporaryFile() as output:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "entrypoint.py",
+            cwd=REPO_ROOT,
+            env=subprocess_env(
+                settings,
+                AYON_RUN_SETUP="false",
+                AYON_RUN_MAINTENANCE="false",
+                AYON_HTTP_LISTEN_ADDRESS="127.0.0.1",
+                AYON_HTTP_LISTEN_PORT=str(port),
+                AYON_SHUTDOWN_TIMEOUT="5",
+                **env,
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            await wait_for_http(f"http://127.0.0.1:{port}/api/health")
+            yield f"http://127.0.0.1:{port}"
+        except BaseException:
+            output.seek(0)
+            print(output.read().decode(errors="replace")[-5000:])
+            raise
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+class Load:
+    """A few clients dispatching events (each retried with its hash until acknowledged) and
+    reading them back, counting every answer by status."""
+
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], workers: int = 4):
+        self.client = client
+        self.headers = headers
+        self.statuses: Counter[int | str] = Counter()
+        self.acknowledged: dict[str, str] = {}  # hash -> event id
+        self.stopping = asyncio.Event()
+        self._answered = asyncio.Condition()
+        self._tasks = [asyncio.create_task(self._work(n)) for n in range(workers)]
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
+    async def wait_for_answers(self, count: int) -> None:
+        """Until `count` more requests have been answered."""
+        target = self.answered + count
+        async with asyncio.timeout(60), self._answered:
+            await self._answered.wait_for(lambda: self.answered >= target)
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+        try:
+            response = await self.client.request(
+                method, url, headers=self.headers, timeout=CLIENT_TIMEOUT, **kwargs
+            )
+        except httpx.TimeoutException:
+            status: int | str = "client timeout"
+            response = None
+        else:
+            status = response.status_code
+            if status == 503:
+                assert response.headers.get("Retry-After"), response.text
+                assert response.json()["code"] == 503
+        async with self._answered:
+            self.statuses[status] += 1
+            self._answered.notify_all()
+        return response
+
+    async def _work(self, worker: int) -> None:
+        number = 0
+        while not self.stopping.is_set():
+            number += 1
+            event_hash = f"fault-{worker}-{number}-{secrets.token_hex(4)}"
+            body = {"topic": "test.fault.load", "hash": event_hash, "summary": {"n": number}}
+            # A write is retried, with the same hash, until it is acknowledged.
+            for _ in range(200):
+                response = await self._request("POST", "/api/events", json=body)
+                if response is not None and response.status_code == 200:
+                    self.acknowledged[event_hash] = response.json()["id"]
+                    break
+                await asyncio.sleep(0.05)
+            event_id = self.acknowledged.get(event_hash)
+            if event_id is not None:
+                await self._request("GET", f"/api/events/{event_id}")
+
+
+async def ready_after(client: httpx.AsyncClient) -> float:
+    """Seconds until /api/ready answers 200."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def ready() -> bool:
+        return (await client.get("/api/ready", timeout=CLIENT_TIMEOUT)).status_code == 200
+
+    await wait_until(ready, 30, "/api/ready")
+    return loop.time() - started
+
+
+async def test_under_load_backend_faults_answer_503_only_and_lose_no_acknowledged_write(
+    settings: Settings,
+    pg_proxy: FaultProxy,
+    redis_proxy: FaultProxy,
+    api_key: dict[str, str],
+    runtime: Runtime,
+) -> None:
+    env = {
+        "AYON_POSTGRES_URL": pg_proxy.url,
+        "AYON_REDIS_URL": redis_proxy.url,
+        "AYON_BACKEND_TIMEOUT": str(BACKEND_TIMEOUT),
+    }
+    recovery: dict[str, float] = {}
+    async with server_process(settings, **env) as base, httpx.AsyncClient(base_url=base) as client:
+        await ready_after(client)
+        load = Load(client, api_key)
+        try:
+            await load.wait_for_answers(40)
+            for fault in ("postgres cut", "postgres stalled", "postgres restart", "redis cut"):
+                proxy = redis_proxy if fault.startswith("redis") else pg_proxy
+                if fault.endswith("cut"):
+                    await proxy.cut()
+                elif fault.endswith("stalled"):
+                    proxy.stall()
+                else:
+                    proxy.drop_connections()
+                # Each stalled request takes the backend timeout; fewer of them show it.
+                await load.wait_for_answers(6 if fault.endswith("stalled") else 12)
+                await proxy.restore()
+                recovery[fault] = await ready_after(client)
+                await load.wait_for_answers(20)
+        finally:
+            await load.stop()
+    print(
+        f"\nfault run: {load.answered} requests, statuses {dict(load.statuses)}, "
+        f"{len(load.acknowledged)} acknowledged writes, /api/ready back after "
+        + ", ".join(f"{fault} {seconds:.2f} s" for fault, seconds in recovery.items())
+    )
+    assert set(load.statuses) <= {200, 503}, load.statuses
+    assert load.statuses[503] > 0  # the faults were felt
+    rows = await runtime.db.fetch(
+        "SELECT hash, id FROM public.events WHERE topic = 'test.fault.load'"
+    )
+    stored = {row["hash"]: row["id"].hex for row in rows}
+    assert stored == load.acknowledged  # every acknowledged write is there, exactly once

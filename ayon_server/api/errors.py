@@ -139,7 +139,20 @@ async def _ayon_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AyonException)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.detail)
-    return JSONResponse(error_body(exc.status, exc.detail, **exc.extra), status_code=exc.status)
+    return JSONResponse(
+        error_body(exc.status, exc.detail, **exc.extra),
+        status_code=exc.status,
+        headers=error_headers(exc.status),
+    )
+
+
+def error_headers(status: int) -> dict[str, str] | None:
+    """503: when to retry. 408/413: the rest of the body is not read, so the connection ends."""
+    if status == 503:
+        return {"Retry-After": RETRY_AFTER_SECONDS}
+    if status in (408, 413):
+        return {"Connection": "close"}
+    return None
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
