@@ -146,6 +146,23 @@ async def test_a_duplicate_hash_is_409_unless_reuse_is_asked_for(
     assert (await get_event(client, admin, first))["description"] == "again"
 
 
+async def test_a_retried_dispatch_with_the_same_hash_returns_the_stored_event(
+    client: httpx.AsyncClient, admin: dict, runtime: Runtime
+) -> None:
+    # A client that did not hear back (a timeout, a 503 after the commit) sends it again.
+    body = {"topic": "test.topic", "hash": "retry-7", "summary": {"frame": 7}, "payload": {"a": 1}}
+    first = await dispatch(client, admin, **body)
+    again = await dispatch(client, admin, **body)
+    assert again == first
+    count = await runtime.db.fetchval("SELECT count(*) FROM public.events WHERE hash = 'retry-7'")
+    assert count == 1
+    # The same hash saying something else is still a conflict.
+    changed = await client.post(
+        "/api/events", json={**body, "summary": {"frame": 8}}, headers=admin
+    )
+    assert_error(changed, 409)
+
+
 async def test_store_false_broadcasts_without_storing(
     client: httpx.AsyncClient, admin: dict, runtime: Runtime
 ) -> None:
