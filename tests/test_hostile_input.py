@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.runtime import Runtime
 from tests.helpers.server import entrypoint_process, free_port, server_app, serving
+from tests.helpers.users import login, make_user
 from tests.helpers.waiting import wait_for_http
 
 BAD_JSON_BODIES = [
@@ -88,3 +90,22 @@ async def test_forged_x_forwarded_for_does_not_dodge_the_login_lockout(
                 )
                 statuses.append(response.status_code)
         assert 429 in statuses, statuses
+
+
+async def test_strangers_cannot_keep_a_user_without_a_password_locked_out(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    target = await make_user(runtime, password=None)  # e.g. created before it gets a password
+    for _ in range(5):
+        failed = await client.post("/api/auth/login", json={"name": target, "password": "guess"})
+        assert failed.status_code == 403
+    locked = await client.post("/api/auth/login", json={"name": target, "password": "guess"})
+    assert locked.status_code == 429
+    # The administrator gives the user a password: the lockout the strangers made is gone.
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.patch(
+        f"/api/users/{target}/password", json={"password": "a fresh one"}, headers=admin
+    )
+    assert response.status_code == 204, response.text
+    answer = await client.post("/api/auth/login", json={"name": target, "password": "a fresh one"})
+    assert answer.status_code == 200, answer.text
