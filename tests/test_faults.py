@@ -13,8 +13,6 @@ import asyncio
 import json
 import logging
 import secrets
-import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,17 +35,14 @@ from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
 from tests.conftest import (
-    PYTHON,
-    REPO_ROOT,
     free_port,
     make_user,
     server_app,
     serving,
-    subprocess_env,
-    wait_for_http,
 )
 from tests.fault_proxy import FaultProxy, fault_proxy
 from tests.maintenance_helpers import wait_until
+from tests.server_process import server_process
 
 # Short, so a stalled backend answers quickly; every wait below is bounded well above it.
 BACKEND_TIMEOUT = 1.0
@@ -380,43 +375,6 @@ async def test_sockets_are_told_when_redis_goes_and_events_resume_when_it_return
 
 
 # A server process under load while its backends fail.
-
-
-@asynccontextmanager
-async def server_process(settings: Settings, **env: str) -> AsyncIterator[str]:
-    """`python entrypoint.py` (server role only) on a free port; its base URL.
-
-    Output goes to a file and is printed when the block fails.
-    """
-    port = free_port()
-    with tempfile.TemporaryFile() as output:
-        proc = await asyncio.create_subprocess_exec(
-            PYTHON,
-            "entrypoint.py",
-            cwd=REPO_ROOT,
-            env=subprocess_env(
-                settings,
-                AYON_RUN_SETUP="false",
-                AYON_RUN_MAINTENANCE="false",
-                AYON_HTTP_LISTEN_ADDRESS="127.0.0.1",
-                AYON_HTTP_LISTEN_PORT=str(port),
-                AYON_SHUTDOWN_TIMEOUT="5",
-                **env,
-            ),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await wait_for_http(f"http://127.0.0.1:{port}/api/health")
-            yield f"http://127.0.0.1:{port}"
-        except BaseException:
-            output.seek(0)
-            print(output.read().decode(errors="replace")[-5000:])
-            raise
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
 
 
 class Load:

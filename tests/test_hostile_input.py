@@ -109,3 +109,11 @@ async def test_strangers_cannot_keep_a_user_without_a_password_locked_out(
     assert response.status_code == 204, response.text
     answer = await client.post("/api/auth/login", json={"name": target, "password": "a fresh one"})
     assert answer.status_code == 200, answer.text
+
+
+async def test_an_empty_graphql_query_is_400(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    # Found by schemathesis: the GraphQL library raises on "" instead of reporting an error.
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.post("/graphql", json={"query": ""}, headers=admin)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 400
