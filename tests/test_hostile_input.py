@@ -117,3 +117,16 @@ async def test_an_empty_graphql_query_is_400(client: httpx.AsyncClient, runtime:
     response = await client.post("/graphql", json={"query": ""}, headers=admin)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == 400
+
+
+async def test_an_event_retry_count_beyond_the_column_is_400(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Found by schemathesis: 6469693229 retries reached PostgreSQL's integer column (500).
+    event_id = await runtime.events.dispatch("test.hostile")
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.patch(
+        f"/api/events/{event_id}", json={"retries": 6469693229}, headers=admin
+    )
+    assert response.status_code == 400, response.text
+    assert (await runtime.events.get(event_id)).retries == 0
