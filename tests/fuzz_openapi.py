@@ -59,8 +59,9 @@ async def _schemathesis(base: str, api_key: str, checks: str, report: Path) -> t
     ]
     for path in EXCLUDED_PATHS:
         args += ["--exclude-path", path]
+    # Run where it may leave its .schemathesis/ files: the test's temporary directory.
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args, cwd=report.parent, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     output, _ = await proc.communicate()
     return proc.returncode or 0, output.decode(errors="replace")
