@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user
-from tests.server_process import server_process
+from tests.helpers.server import server_process
+from tests.helpers.users import make_user
 
 # The CLI installed next to this interpreter (the project's .venv).
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")

@@ -34,15 +34,11 @@ from ayon_server.background.event_relay import EventRelay
 from ayon_server.config import Settings
 from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
-from tests.conftest import (
-    free_port,
-    make_user,
-    server_app,
-    serving,
-)
-from tests.fault_proxy import FaultProxy, fault_proxy
-from tests.maintenance_helpers import wait_until
-from tests.server_process import server_process
+from tests.helpers.fault_proxy import FaultProxy, fault_proxy
+from tests.helpers.projects import Project
+from tests.helpers.server import free_port, server_app, server_process, serving
+from tests.helpers.users import make_user
+from tests.helpers.waiting import wait_until
 
 # Short, so a stalled backend answers quickly; every wait below is bounded well above it.
 BACKEND_TIMEOUT = 1.0
@@ -242,23 +238,6 @@ async def uvicorn_serving(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
-@pytest.fixture
-async def project(
-    runtime: Runtime, api_key: dict[str, str], settings: Settings
-) -> AsyncIterator[str]:
-    """A fresh project (dropped afterwards) to upload files to."""
-    name = f"fault_{secrets.token_hex(4)}"
-    async with serving(server_app(settings)) as client:
-        response = await client.post(
-            "/api/projects", json={"name": name, "code": name[-8:]}, headers=api_key
-        )
-        assert response.status_code == 201, response.text
-    yield name
-    async with runtime.db.transaction() as conn:
-        await conn.execute("DELETE FROM public.projects WHERE name = $1", name)
-        await conn.fetchval("SELECT public.drop_project_schema($1)", name)
-
-
 def partial_upload(project: str, api_key: dict[str, str]) -> bytes:
     """The start of an upload that announces a megabyte and sends a kilobyte."""
     headers = (
@@ -275,13 +254,13 @@ def files_left(settings: Settings, project: str) -> list[Path]:
 
 
 async def test_a_stalled_upload_gets_408_and_leaves_no_file(
-    settings: Settings, project: str, api_key: dict[str, str]
+    settings: Settings, project: Project, api_key: dict[str, str]
 ) -> None:
     quick = settings.model_copy(update={"upload_read_timeout": 0.5})
     async with uvicorn_serving(server_app(quick)) as base:
         port = int(base.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(partial_upload(project, api_key))
+        writer.write(partial_upload(project.name, api_key))
         await writer.drain()
         async with asyncio.timeout(CLIENT_TIMEOUT):
             status_line = await reader.readline()
@@ -289,18 +268,18 @@ async def test_a_stalled_upload_gets_408_and_leaves_no_file(
         writer.close()
     assert status_line.split()[1] == b"408", status_line
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == 408
-    assert files_left(settings, project) == []
+    assert files_left(settings, project.name) == []
 
 
 async def test_an_aborted_upload_is_an_info_line_and_no_server_error(
-    settings: Settings, project: str, api_key: dict[str, str], caplog: pytest.LogCaptureFixture
+    settings: Settings, project: Project, api_key: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     async with uvicorn_serving(server_app(settings)) as base:
         port = int(base.rsplit(":", 1)[1])
         for _ in range(3):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(partial_upload(project, api_key))
+            writer.write(partial_upload(project.name, api_key))
             await writer.drain()
             # Closed, not reset: the server surely reads the start before it sees the end.
             writer.close()
@@ -314,7 +293,7 @@ async def test_an_aborted_upload_is_an_info_line_and_no_server_error(
             metrics = await wait_until(three_aborts_counted, CLIENT_TIMEOUT, "3 aborts counted")
 
             async def no_file_left() -> bool:
-                return not files_left(settings, project)
+                return not files_left(settings, project.name)
 
             await wait_until(no_file_left, CLIENT_TIMEOUT, "the partial files removed")
     upload_lines = [line for line in metrics.splitlines() if "/files" in line]

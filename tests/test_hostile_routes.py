@@ -19,7 +19,8 @@ import pytest
 from ayon_server.api.app import create_app
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
-from tests.conftest import make_user, server_app, serving
+from tests.helpers.server import server_app, serving
+from tests.helpers.users import make_user
 
 # A plausible value for each path parameter, so the hostile one is the only thing wrong.
 PATH_DEFAULTS = {"entity_type": "folder", "preset_name": "__primary__"}

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.conftest import free_port
+from ayon_server.lib.embedded import free_port
 
 
 class FaultProxy:
