@@ -170,8 +170,10 @@ class Postgres:
             try:
                 async with self.acquire() as conn:
                     return await getattr(conn, method)(query, *args)
-            except CONNECTION_ERRORS:
-                if attempt == 2:
+            except CONNECTION_ERRORS as exc:
+                # A stall is not retried (TimeoutError is an OSError): the caller has waited
+                # the whole timeout already.
+                if attempt == 2 or isinstance(exc, TimeoutError):
                     raise
                 # The pool hands out a fresh connection once the dead one is released.
                 await asyncio.sleep(0.1)
