@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ayon_server.api.app import create_app
+from ayon_server.api.input_guard import is_raw_upload
 from ayon_server.config import Settings
 from ayon_server.runtime import Runtime
 from tests.helpers.server import server_app, serving
@@ -131,9 +132,11 @@ async def test_hostile_input_on_every_route_is_a_4xx(
 
     if method in ("POST", "PUT", "PATCH"):
         json_headers = {"Content-Type": "application/json"}
+        # Raw uploads take any bytes, even labelled as JSON (what the AYON client sends).
+        raw_upload = is_raw_upload({"type": "http", "method": method, "path": url})
         for body in UNSTORABLE_BODIES:
             response = await admin_client.request(method, url, content=body, headers=json_headers)
-            assert_client_error(response, status=400)
+            assert_client_error(response, status=None if raw_upload else 400)
         if (method, path) not in SIDE_EFFECTS:
             for body, media in ODD_BODIES:
                 response = await admin_client.request(
