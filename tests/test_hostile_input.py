@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -130,3 +132,27 @@ async def test_an_event_retry_count_beyond_the_column_is_400(
     )
     assert response.status_code == 400, response.text
     assert (await runtime.events.get(event_id)).retries == 0
+
+
+async def test_a_bundle_patch_with_null_dependency_packages_leaves_them_as_they_are(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Found by schemathesis: "dependencyPackages": null reached the merge of the map (500).
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    name = f"hostile_{secrets.token_hex(3)}"
+    created = await client.post(
+        "/api/bundles",
+        json={"name": name, "addons": {}, "dependencyPackages": {"linux": "pkg.zip"}},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    try:
+        response = await client.patch(
+            f"/api/bundles/{name}", json={"dependencyPackages": None}, headers=admin
+        )
+        assert response.status_code == 204, response.text
+        listed = (await client.get("/api/bundles", headers=admin)).json()["bundles"]
+        bundle = next(b for b in listed if b["name"] == name)
+        assert bundle["dependencyPackages"] == {"linux": "pkg.zip"}
+    finally:
+        await client.delete(f"/api/bundles/{name}", headers=admin)
