@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_package_bytes: int = Field(default=4 * 1024**3, ge=1024)
     # Largest JSON request body (bytes); a bigger one is refused with 413, read no further.
     max_json_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    # Seconds a PostgreSQL or Redis call may stall before the request answers 503.
+    backend_timeout: float = Field(default=10.0, gt=0, le=600)
+    # Seconds an upload may send nothing before it is refused with 408 and its bytes dropped.
+    upload_read_timeout: float = Field(default=60.0, gt=0, le=3600)
     # Comma-separated addresses or CIDRs whose X-Forwarded-For is believed; empty: nobody's.
     trusted_proxies: str = ""
     admin_user: str | None = None

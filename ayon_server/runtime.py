@@ -23,8 +23,14 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        db = Postgres(settings.postgres_url, max_size=settings.db_pool_max_size)
-        redis = Redis(settings.redis_url, settings.redis_key_prefix)
+        db = Postgres(
+            settings.postgres_url,
+            max_size=settings.db_pool_max_size,
+            command_timeout=settings.backend_timeout,
+        )
+        redis = Redis(
+            settings.redis_url, settings.redis_key_prefix, timeout=settings.backend_timeout
+        )
         return cls(settings=settings, db=db, redis=redis, events=EventStream(db, redis))
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.events.query import EventQuery, list_events
 from ayon_server.events.subscription import subscribe_events
 from ayon_server.runtime import Runtime
 from tests.helpers.server import free_port, server_app, serving
@@ -144,6 +145,23 @@ async def test_a_duplicate_hash_is_409_unless_reuse_is_asked_for(
     again = await dispatch(client, admin, hash="job-42", description="again", reuse=True)
     assert again == first
     assert (await get_event(client, admin, first))["description"] == "again"
+
+
+async def test_a_retried_dispatch_with_the_same_hash_returns_the_stored_event(
+    client: httpx.AsyncClient, admin: dict, runtime: Runtime
+) -> None:
+    # A client that did not hear back (a timeout, a 503 after the commit) sends it again.
+    body = {"topic": "test.topic", "hash": "retry-7", "summary": {"frame": 7}, "payload": {"a": 1}}
+    first = await dispatch(client, admin, **body)
+    again = await dispatch(client, admin, **body)
+    assert again == first
+    count = await runtime.db.fetchval("SELECT count(*) FROM public.events WHERE hash = 'retry-7'")
+    assert count == 1
+    # The same hash saying something else is still a conflict.
+    changed = await client.post(
+        "/api/events", json={**body, "summary": {"frame": 8}}, headers=admin
+    )
+    assert_error(changed, 409)
 
 
 async def test_store_false_broadcasts_without_storing(
@@ -540,3 +558,26 @@ async def test_with_postgresql_down_the_events_api_answers_503(settings: Setting
     for answer in (response, listed):
         assert_error(answer, 503)
         assert "PostgreSQL" in answer.json()["detail"]
+
+
+async def test_a_page_of_large_events_ends_early_with_a_cursor_to_the_rest(
+    runtime: Runtime,
+) -> None:
+    ids = []
+    for number in range(3):
+        payload = {"blob": secrets.token_hex(50_000)}  # ~100 kB that does not compress
+        ids.append(
+            await runtime.events.dispatch("test.large", payload=payload, summary={"n": number})
+        )
+    query = EventQuery(topics=["test.large"], limit=100)
+    first = await list_events(runtime.db, query, page_bytes=150_000)
+    assert [event.id for event in first.events] == ids[::-1][:2]
+    assert first.next_cursor is not None
+    query.cursor = first.next_cursor
+    rest = await list_events(runtime.db, query, page_bytes=150_000)
+    assert [event.id for event in rest.events] == ids[:1]
+    assert rest.next_cursor is None
+    # However large one event is, a page holds at least it.
+    query.cursor = None
+    single = await list_events(runtime.db, query, page_bytes=1)
+    assert len(single.events) == 1 and single.next_cursor is not None

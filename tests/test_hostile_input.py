@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
 from ayon_server.config import Settings
+from ayon_server.runtime import Runtime
 from tests.helpers.server import entrypoint_process, free_port, server_app, serving
+from tests.helpers.users import login, make_user
 from tests.helpers.waiting import wait_for_http
 
 BAD_JSON_BODIES = [
@@ -88,3 +92,67 @@ async def test_forged_x_forwarded_for_does_not_dodge_the_login_lockout(
                 )
                 statuses.append(response.status_code)
         assert 429 in statuses, statuses
+
+
+async def test_strangers_cannot_keep_a_user_without_a_password_locked_out(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    target = await make_user(runtime, password=None)  # e.g. created before it gets a password
+    for _ in range(5):
+        failed = await client.post("/api/auth/login", json={"name": target, "password": "guess"})
+        assert failed.status_code == 403
+    locked = await client.post("/api/auth/login", json={"name": target, "password": "guess"})
+    assert locked.status_code == 429
+    # The administrator gives the user a password: the lockout the strangers made is gone.
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.patch(
+        f"/api/users/{target}/password", json={"password": "a fresh one"}, headers=admin
+    )
+    assert response.status_code == 204, response.text
+    answer = await client.post("/api/auth/login", json={"name": target, "password": "a fresh one"})
+    assert answer.status_code == 200, answer.text
+
+
+async def test_an_empty_graphql_query_is_400(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    # Found by schemathesis: the GraphQL library raises on "" instead of reporting an error.
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.post("/graphql", json={"query": ""}, headers=admin)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 400
+
+
+async def test_an_event_retry_count_beyond_the_column_is_400(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Found by schemathesis: 6469693229 retries reached PostgreSQL's integer column (500).
+    event_id = await runtime.events.dispatch("test.hostile")
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    response = await client.patch(
+        f"/api/events/{event_id}", json={"retries": 6469693229}, headers=admin
+    )
+    assert response.status_code == 400, response.text
+    assert (await runtime.events.get(event_id)).retries == 0
+
+
+async def test_a_bundle_patch_with_null_dependency_packages_leaves_them_as_they_are(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Found by schemathesis: "dependencyPackages": null reached the merge of the map (500).
+    admin = await login(client, await make_user(runtime, isAdmin=True))
+    name = f"hostile_{secrets.token_hex(3)}"
+    created = await client.post(
+        "/api/bundles",
+        json={"name": name, "addons": {}, "dependencyPackages": {"linux": "pkg.zip"}},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    try:
+        response = await client.patch(
+            f"/api/bundles/{name}", json={"dependencyPackages": None}, headers=admin
+        )
+        assert response.status_code == 204, response.text
+        listed = (await client.get("/api/bundles", headers=admin)).json()["bundles"]
+        bundle = next(b for b in listed if b["name"] == name)
+        assert bundle["dependencyPackages"] == {"linux": "pkg.zip"}
+    finally:
+        await client.delete(f"/api/bundles/{name}", headers=admin)

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from ayon_server.addons.installer import BackgroundInstaller
 from ayon_server.api.access_log import log_request
+from ayon_server.api.body_timeout import BodyReadTimeoutMiddleware
 from ayon_server.api.docs import install_docs
 from ayon_server.api.errors import install_error_handling
 from ayon_server.api.http_metrics import http_metrics_observer, install_metrics
@@ -95,6 +96,7 @@ def create_app(
     install_error_handling(app)
     install_openapi(app)
     app.add_middleware(InputGuardMiddleware, max_json_bytes=settings.max_json_bytes)
+    app.add_middleware(BodyReadTimeoutMiddleware, timeout=settings.upload_read_timeout)
     install_docs(app)
     metrics = install_metrics(app)
     app.add_middleware(

@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from redis import exceptions as redis_errors
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_DETAIL = "Internal server error"
 RETRY_AFTER_SECONDS = "5"
+# nginx's status for a request its client abandoned; never sent to anyone, only logged.
+CLIENT_CLOSED_REQUEST = 499
 MAX_ECHOED_INPUT = 1000
 
 _POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -38,6 +41,9 @@ _POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InvalidCatalogNameError,
+    # asyncpg left a connection mid-operation ("cannot switch to state ..."): a restart or a
+    # cancelled statement broke it; the pool discards it.
+    asyncpg.InternalClientError,
 )
 _REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -58,6 +64,7 @@ def unavailable_service(exc: BaseException) -> str | None:
         return "PostgreSQL"
     if isinstance(exc, _REDIS_UNAVAILABLE):
         return "Redis"
+    # OSError includes TimeoutError: a stalled backend past AYON_BACKEND_TIMEOUT.
     if isinstance(exc, OSError | asyncpg.InterfaceError):
         return _CLIENT_PACKAGES.get(_raising_package(exc.__traceback__) or "")
     return None
@@ -112,6 +119,15 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            # The client left before its request was read (an aborted upload): nobody to
+            # answer, nothing wrong with the server. 499 is what the access log and metrics see.
+            log.info("%s %s: the client disconnected", scope.get("method"), scope.get("path"))
+            if not response_started:
+                await send_tracking(
+                    {"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST, "headers": []}
+                )
+                await send_tracking({"type": "http.response.body", "body": b""})
         except Exception as exc:
             if response_started:
                 # Headers are out; all the server can still do is drop the connection.
@@ -123,7 +139,20 @@ async def _ayon_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AyonException)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.detail)
-    return JSONResponse(error_body(exc.status, exc.detail, **exc.extra), status_code=exc.status)
+    return JSONResponse(
+        error_body(exc.status, exc.detail, **exc.extra),
+        status_code=exc.status,
+        headers=error_headers(exc.status),
+    )
+
+
+def error_headers(status: int) -> dict[str, str] | None:
+    """503: when to retry. 408/413: the rest of the body is not read, so the connection ends."""
+    if status == 503:
+        return {"Retry-After": RETRY_AFTER_SECONDS}
+    if status in (408, 413):
+        return {"Connection": "close"}
+    return None
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -22,7 +22,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ayon_server.api.errors import error_body
+from ayon_server.api.body_timeout import RequestBodyTimeout
+from ayon_server.api.errors import error_body, error_headers
 
 # (method, path) of the routes that stream a raw body labelled as JSON by the AYON client.
 RAW_UPLOADS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -150,7 +151,7 @@ class InputGuardMiddleware:
             response = JSONResponse(
                 error_body(exc.status, exc.detail, path=scope.get("path", "")),
                 status_code=exc.status,
-                headers={"Connection": "close"} if exc.status == 413 else None,
+                headers=error_headers(exc.status),
             )
             await response(scope, receive, send)
             return
@@ -165,7 +166,10 @@ class InputGuardMiddleware:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except RequestBodyTimeout as exc:
+                raise InputRejected(exc.status, exc.detail) from None
             if message["type"] == "http.disconnect":
                 return _replay([message])
             chunk = message.get("body", b"")

@@ -2,6 +2,10 @@
 
 After MAX_FAILURES failed logins within WINDOW seconds from one address for one user, further
 attempts for that pair are refused until the window expires, even with the right password.
+
+Setting a user's password lifts every lockout of that user (`forget_user`): what the refusal
+tells a locked-out user to ask for. Without it, strangers failing against a user who has no
+password yet would keep the lockout going when an administrator gives them one.
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ MAX_FAILURES = 5
 WINDOW = 15 * 60
 
 
+def _digest(text: str) -> str:
+    # Hashed: user input never becomes part of a Redis key verbatim.
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _user_prefix(user_name: str) -> str:
+    return f"login-failures:{_digest(user_name.lower())}"
+
+
 def _key(user_name: str, address: str) -> str:
-    # Hash the pair: user input never becomes part of a Redis key verbatim.
-    digest = hashlib.sha256(f"{user_name.lower()}\0{address}".encode()).hexdigest()[:32]
-    return f"login-failures:{digest}"
+    return f"{_user_prefix(user_name)}:{_digest(address)}"
 
 
 class LoginThrottle:
@@ -47,3 +58,8 @@ class LoginThrottle:
 
     async def reset(self, user_name: str, address: str) -> None:
         await self.redis.delete(_key(user_name, address))
+
+    async def forget_user(self, user_name: str) -> int:
+        """Lift every lockout of this user, from any address; how many there were."""
+        keys = [key async for key in self.redis.scan(f"{_user_prefix(user_name)}:*")]
+        return await self.redis.delete(*keys)

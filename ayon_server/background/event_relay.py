@@ -6,6 +6,11 @@ ever does a non-blocking put, so one slow client cannot hold up the others. A cl
 is full is dropped (its `overflowed` is set and it gets nothing more); its connection handler
 closes the socket, and AYON's client reconnects.
 
+When the relay loses Redis it ends every client (`ended`, with a retryable close code): their
+sockets are closed so clients reconnect, instead of waiting in silence for events that cannot
+come. It resubscribes within about a second of Redis answering again (the restart backoff is
+capped short), and sockets opened meanwhile are refused with 1013 (try again later).
+
 Messages are AYON's websocket shape: the event without its payload (clients GET the event when
 they need it) plus `progress` and `store`. Every HEARTBEAT_INTERVAL each client also gets
 `{"topic": "heartbeat"}`, which AYON's client needs to tell a live connection from a dead one.
@@ -30,6 +35,9 @@ HEARTBEAT_INTERVAL = 5.0
 # The longest the relay waits for Redis before it looks at its own state again.
 CANCEL_CHECK_INTERVAL = 1.0
 DEFAULT_QUEUE_SIZE = 1000
+# WebSocket close code "try again later": what a client is told when the relay loses Redis.
+TRY_AGAIN_LATER = 1013
+REDIS_LOST = "Events are unavailable (lost Redis), reconnect"
 HEARTBEAT = json.dumps({"topic": "heartbeat"})
 MESSAGE_FIELDS = (
     "id",
@@ -81,6 +89,9 @@ class RelayClient:
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
         self.overflowed = asyncio.Event()
         self.dropped = 0
+        # Set by the relay when it can no longer feed this client: (close code, reason).
+        self.ended = asyncio.Event()
+        self.end_reason: tuple[int, str] | None = None
         self.subscribe(topics, project)
 
     def subscribe(self, topics: Iterable[str], project: str | None = None) -> None:
@@ -95,6 +106,10 @@ class RelayClient:
             return False
         return any(matcher.match(topic) for matcher in self._matchers)
 
+    def end(self, code: int, reason: str) -> None:
+        self.end_reason = (code, reason)
+        self.ended.set()
+
     def offer(self, text: str) -> bool:
         """Queue a message without waiting; False (and overflowed) when the queue is full."""
         try:
@@ -108,6 +123,9 @@ class RelayClient:
 
 class EventRelay(BackgroundWorker):
     name = "event_relay"
+    # Back on Redis within about a second of it answering again, however long it was away.
+    initial_backoff = 0.5
+    max_backoff = 1.0
 
     def __init__(
         self,
@@ -138,6 +156,19 @@ class EventRelay(BackgroundWorker):
         self.clients.discard(client)
 
     async def run(self) -> None:
+        try:
+            await self._relay()
+        except Exception:
+            self.end_clients(TRY_AGAIN_LATER, REDIS_LOST)
+            raise
+
+    def end_clients(self, code: int, reason: str) -> None:
+        """Tell every client it gets nothing more from here, and forget them."""
+        for client in list(self.clients):
+            client.end(code, reason)
+        self.clients.clear()
+
+    async def _relay(self) -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         async with subscribe_events(self.runtime.redis) as events:

@@ -3,6 +3,10 @@
 Pages are cut on (created_at, id), so a page boundary never skips or repeats an event however
 many events share a timestamp, and deep pages cost the same as the first. The cursor is opaque to
 clients: base64 of the last event's position.
+
+A page holds at most `limit` events and about MAX_PAGE_BYTES of their stored summaries, payloads
+and descriptions (at least one event): a page of large events ends early, with a next cursor,
+instead of building a response of gigabytes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ayon_server.lib.timestamps import assume_utc
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_PAGE_BYTES = 16 * 1024**2
 
 
 @dataclass
@@ -55,7 +60,9 @@ def decode_event_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadRequestException("Invalid cursor") from None
 
 
-async def list_events(db: Postgres, query: EventQuery) -> EventPage:
+async def list_events(
+    db: Postgres, query: EventQuery, *, page_bytes: int = MAX_PAGE_BYTES
+) -> EventPage:
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequestException(f"limit must be between 1 and {MAX_LIMIT}")
     sql = SqlBuilder()
@@ -78,15 +85,30 @@ async def list_events(db: Postgres, query: EventQuery) -> EventPage:
         created_at, event_id = decode_event_cursor(query.cursor)
         sql.where(f"(created_at, id) < ({sql.param(created_at)}, {sql.param(event_id)})")
 
-    # One row more than asked tells whether there is a next page.
+    # One candidate more than asked tells whether there is a next page; the candidates' stored
+    # sizes (not their values) decide where the byte budget cuts the page.
     rows = await db.fetch(
-        f"SELECT {COLUMNS} FROM public.events {sql.where_clause} "
-        f"ORDER BY created_at DESC, id DESC LIMIT {sql.param(query.limit + 1)}",
+        f"""
+        WITH candidates AS (
+            SELECT id, created_at,
+                pg_column_size(payload) + pg_column_size(summary)
+                    + octet_length(description) AS bytes
+            FROM public.events {sql.where_clause}
+            ORDER BY created_at DESC, id DESC LIMIT {sql.param(query.limit + 1)}
+        ), sized AS (
+            SELECT id, count(*) OVER () AS candidates,
+                sum(bytes) OVER (ORDER BY created_at DESC, id DESC) - bytes AS bytes_before
+            FROM candidates
+        )
+        SELECT {COLUMNS}, sized.candidates FROM sized JOIN public.events USING (id)
+        WHERE sized.bytes_before < {sql.param(page_bytes)}
+        ORDER BY created_at DESC, id DESC
+        """,
         *sql.args,
     )
     events = [EventModel.from_row(row) for row in rows[: query.limit]]
     next_cursor = None
-    if len(rows) > query.limit:
+    if rows and rows[0]["candidates"] > len(events):
         last = events[-1]
         next_cursor = encode_cursor(last.created_at, last.id)
     return EventPage(events=events, next_cursor=next_cursor)

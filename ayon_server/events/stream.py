@@ -36,6 +36,19 @@ COLUMNS = (
     "id, hash, topic, sender, sender_type, project_name, user_name, depends_on, status, "
     "retries, description, summary, payload, created_at, updated_at"
 )
+# What a retried dispatch repeats: an event with the same hash and these is the same event.
+_SAME_EVENT = (
+    "topic",
+    "sender",
+    "sender_type",
+    "project_name",
+    "user_name",
+    "depends_on",
+    "status",
+    "description",
+    "summary",
+    "payload",
+)
 # Postgres for one-off statements (retried on a dropped connection), or a transaction's connection.
 Executor = Postgres | asyncpg.Connection
 
@@ -245,9 +258,25 @@ class EventStream:
             raise UnknownDependency(
                 f"dependsOn: event {row['depends_on'].hex} does not exist"
             ) from None
+        if inserted is None and not skip_conflict:
+            inserted = await self._same_event(db, row)
         if inserted is None:
             raise EventConflict(f"Event with hash {row['hash']!r} already exists")
         return EventModel.from_row(inserted)
+
+    async def _same_event(self, db: Executor, row: dict[str, Any]) -> asyncpg.Record | None:
+        """The stored event with this row's hash if it says the same as the row, else None.
+
+        This makes a retried dispatch safe: a client that sent an event with a hash and did not
+        hear back (a timeout, a connection lost after the commit) sends it again and gets the
+        stored event, not a duplicate and not a conflict.
+        """
+        existing = await db.fetchrow(
+            f"SELECT {COLUMNS} FROM public.events WHERE hash = $1", row["hash"]
+        )
+        if existing is None or any(existing[column] != row[column] for column in _SAME_EVENT):
+            return None
+        return existing
 
     async def update(
         self,

@@ -4,11 +4,17 @@ The pool is created lazily (min_size=0), so a process starts even while PostgreS
 readiness reports the reason. A query outside a transaction that hits a connection killed by a
 PostgreSQL restart is retried once on a fresh connection; inside a transaction the error surfaces,
 because replaying half a transaction is the caller's decision.
+
+With a `command_timeout`, connecting, waiting for a pooled connection and every statement are
+bounded by it: a stalled server raises TimeoutError instead of hanging the caller. A connection
+that failed at the connection level (broken, timed out, or left mid-operation by asyncpg) is
+terminated before it goes back, so the pool never hands it out again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,9 +30,14 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
 )
+# Also connection-level: after one of these the connection's state is unknown.
+BROKEN_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, TimeoutError)
+# A connection that saw one of these is terminated, never put back in the pool.
+_TERMINATE_ON = (*BROKEN_CONNECTION_ERRORS, asyncio.CancelledError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -100,6 +111,7 @@ class Postgres:
                         max_size=self.max_size,
                         init=_init_connection,
                         command_timeout=self.command_timeout,
+                        timeout=self.command_timeout or 60.0,
                         max_inactive_connection_lifetime=300,
                         server_settings=_server_settings(self.application_name),
                     )
@@ -123,22 +135,45 @@ class Postgres:
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         pool = await self.pool()
-        async with pool.acquire() as conn:
-            yield conn
+        async with pool.acquire(timeout=self.command_timeout) as conn:
+            try:
+                yield conn
+            except BaseException as exc:
+                if isinstance(exc, _TERMINATE_ON):
+                    # Released, it would be reset on a socket in an unknown state (or hang
+                    # there); a fresh connection replaces it. One that closed itself is
+                    # already back in the pool (InterfaceError), and replaced.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
+                raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection inside one transaction: commit on success, roll back on error."""
-        async with self.acquire() as conn, conn.transaction():
-            yield conn
+        """A connection inside one transaction: commit on success, roll back on error.
+
+        After a connection-level error there is no rollback to wait for: the connection is
+        terminated and PostgreSQL rolls back what it had.
+        """
+        async with self.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                yield conn
+            except BaseException as exc:
+                if not isinstance(exc, _TERMINATE_ON):
+                    await transaction.rollback()
+                raise
+            await transaction.commit()
 
     async def _retrying(self, method: str, query: str, *args: Any) -> Any:
         for attempt in (1, 2):
             try:
                 async with self.acquire() as conn:
                     return await getattr(conn, method)(query, *args)
-            except CONNECTION_ERRORS:
-                if attempt == 2:
+            except CONNECTION_ERRORS as exc:
+                # A stall is not retried (TimeoutError is an OSError): the caller has waited
+                # the whole timeout already.
+                if attempt == 2 or isinstance(exc, TimeoutError):
                     raise
                 # The pool hands out a fresh connection once the dead one is released.
                 await asyncio.sleep(0.1)

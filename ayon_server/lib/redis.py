@@ -2,6 +2,10 @@
 
 Callers name keys without the prefix; this class is the only place that adds it, so several
 deployments (or test runs) can share one Redis without seeing each other's data.
+
+Every command is bounded by `timeout` (a stalled Redis raises redis TimeoutError, never retried,
+so a caller waits at most that long); a dropped connection is retried once on a new one, which
+is what a Redis restart needs.
 """
 
 from __future__ import annotations
@@ -10,6 +14,11 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+DEFAULT_TIMEOUT = 10.0
 
 # Keys answered by one script call (each call holds Redis for well under a millisecond per 1,000).
 KEY_CHUNK = 5000
@@ -20,15 +29,15 @@ _EXISTS_EACH = (
 
 
 class Redis:
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, *, timeout: float = DEFAULT_TIMEOUT):
         self.prefix = prefix
         self.client: aioredis.Redis = aioredis.from_url(
             url,
             decode_responses=False,
             health_check_interval=30,
-            socket_connect_timeout=5,
-            socket_timeout=10,
-            retry_on_timeout=True,
+            socket_connect_timeout=min(timeout, 5.0),
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
 
     def key(self, *parts: str) -> str:

@@ -1,2 +1,3 @@
 """Helpers several test files share, one module per kind: waiting, projects, events, server,
-metrics, maintenance, ayon_client. Test modules import from here, never from each other."""
+metrics, maintenance, ayon_client, fault_proxy (cuts or stalls PostgreSQL and Redis). Test
+modules import from here, never from each other."""

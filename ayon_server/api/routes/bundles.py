@@ -140,10 +140,11 @@ async def update_bundle(
     bundle_name: BundleName, body: BundlePatch, _caller: AdminUser, runtime: RuntimeDep
 ) -> Response:
     changes = body.model_dump(by_alias=True, exclude_unset=True)
-    # None means "leave as it is" for the flags (the client sends only what it changes).
-    for flag in ("isProduction", "isStaging", "isDev"):
-        if changes.get(flag) is None:
-            changes.pop(flag, None)
+    # None means "leave as it is" for the flags and the package map (the client sends only
+    # what it changes).
+    for field in ("isProduction", "isStaging", "isDev", "dependencyPackages"):
+        if changes.get(field) is None:
+            changes.pop(field, None)
     async with runtime.db.transaction() as conn:
         await bundles.patch(conn, bundle_name, changes)
     return Response(status_code=204)

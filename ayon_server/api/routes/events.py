@@ -41,6 +41,8 @@ USER_EVENT_TOPICS = ("action.launcher",)
 USER_EVENT_FIELDS = frozenset({"status", "description", "progress"})
 DEFAULT_SENDER_TYPE = "api"
 EVENT_NOT_FOUND = "Event not found"
+# The largest value of an `integer` column.
+MAX_INTEGER = 2**31 - 1
 
 EventId = Annotated[
     str, Path(pattern=EVENT_ID_PATTERN, description="The event id, 32 hex characters")
@@ -80,7 +82,7 @@ class UpdateRequest(_Model):
     summary: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
     progress: float | None = Field(default=None, ge=0, le=100)
-    retries: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=MAX_INTEGER)
 
 
 def is_privileged(caller: Caller) -> bool:

@@ -22,7 +22,7 @@ router = APIRouter(tags=["GraphQL"])
 
 
 class GraphQLRequest(BaseModel):
-    query: str = Field(max_length=100_000)
+    query: str = Field(min_length=1, max_length=100_000)
     variables: dict[str, Any] | None = None
     operationName: str | None = None  # the GraphQL wire name
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ayon_server.api.dependencies import ServerStateDep
+from ayon_server.api.errors import RETRY_AFTER_SECONDS
 from ayon_server.api.models.health import HealthResponse, NotReadyResponse, ReadyResponse
 from ayon_server.api.readiness import check_readiness
 
@@ -33,4 +34,8 @@ async def get_ready(state: ServerStateDep) -> JSONResponse:
     body = NotReadyResponse(
         detail="Not ready: " + "; ".join(readiness.reasons()), checks=readiness.checks_body()
     )
-    return JSONResponse(body.model_dump(), status_code=503, headers=NO_STORE)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=503,
+        headers={**NO_STORE, "Retry-After": RETRY_AFTER_SECONDS},
+    )

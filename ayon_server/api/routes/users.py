@@ -17,6 +17,7 @@ from ayon_server.api.models.users import (
 )
 from ayon_server.api.openapi import error_responses
 from ayon_server.auth import users
+from ayon_server.auth.throttle import LoginThrottle
 from ayon_server.exceptions import BadRequestException
 
 router = APIRouter(prefix="/api/users", tags=["Users"])
@@ -147,6 +148,7 @@ async def change_password(
         await users.set_api_key(runtime.db, user_name, body.api_key)
     if body.password is not None:
         await users.set_password(runtime.db, user_name, body.password)
+        await LoginThrottle(runtime.redis).forget_user(user_name)
         # A new password ends the other sessions of that user.
         keep = caller.session.token if caller.session and user_name == caller.name else None
         for session in await session_store(runtime).list_for_user(user_name):

@@ -12,8 +12,10 @@ AYON's web UI speak).
 3. `{"topic": "auth", ...}` again (what EventHub does when its callbacks change) or
    `{"topic": "subscribe", "subscribe": [topics]}` replaces the subscription.
 
-A client too slow to take its messages is closed with 1013 (try again later); one process-wide
-EventRelay feeds all sockets (ayon_server.background.event_relay).
+A client too slow to take its messages is closed with 1013 (try again later), and so is every
+socket when the relay loses Redis, or when PostgreSQL or Redis fail while a socket is served:
+clients reconnect. One process-wide EventRelay feeds all sockets
+(ayon_server.background.event_relay).
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from ayon_server.api.auth import Credential, resolve_credential
 from ayon_server.api.errors import unavailable_service
 from ayon_server.api.state import ServerState
-from ayon_server.background.event_relay import HEARTBEAT, EventRelay, RelayClient
+from ayon_server.background.event_relay import (
+    HEARTBEAT,
+    TRY_AGAIN_LATER,
+    EventRelay,
+    RelayClient,
+)
 from ayon_server.exceptions import ForbiddenException, UnauthorizedException
 from ayon_server.runtime import Runtime
 
@@ -43,8 +50,6 @@ CLOSE_TIMEOUT = 2.0
 MAX_TOPICS = 100
 MAX_TOPIC_LENGTH = 256
 POLICY_VIOLATION = 1008
-INTERNAL_ERROR = 1011
-TRY_AGAIN_LATER = 1013
 
 
 class ClosedByServer(Exception):
@@ -137,6 +142,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, client: RelayClient) ->
         asyncio.create_task(_read(websocket, runtime, client)),
         asyncio.create_task(_write(websocket, client)),
         asyncio.create_task(client.overflowed.wait()),
+        asyncio.create_task(client.ended.wait()),
     }
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -144,6 +150,8 @@ async def _serve(websocket: WebSocket, runtime: Runtime, client: RelayClient) ->
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    if client.end_reason is not None:
+        raise ClosedByServer(*client.end_reason)
     if client.overflowed.is_set():
         raise ClosedByServer(TRY_AGAIN_LATER, "Too slow: messages were dropped, reconnect")
     for task in done:
@@ -182,7 +190,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         service = unavailable_service(exc)
         if service is not None:
             log.warning("closing websocket: %s unavailable: %s", service, exc)
-            await _close(websocket, INTERNAL_ERROR, f"{service} unavailable, retry later")
+            await _close(websocket, TRY_AGAIN_LATER, f"{service} unavailable, retry later")
         elif isinstance(exc, RuntimeError | OSError):
             # The client went away mid-send (Starlette raises RuntimeError after the close).
             log.debug("websocket ended: %r", exc)
