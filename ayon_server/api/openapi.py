@@ -69,6 +69,12 @@ def sends_bytes(*, ranges: bool = False) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+def takes_bytes(*, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra=` for a route that reads its body as a raw stream of bytes (an upload),
+    which FastAPI cannot see from the signature."""
+    return {"requestBody": {"required": required, "content": {"*/*": {}}}}
+
+
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
     for dependency in dependant.dependencies:
         if dependency.call is not None:

@@ -29,7 +29,7 @@ from ayon_server.api.archive_response import content_disposition
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep, ServerStateDep
 from ayon_server.api.models.addons import AddonInstallList, AddonList, EventIdResponse
-from ayon_server.api.openapi import error_responses, sends_bytes
+from ayon_server.api.openapi import error_responses, sends_bytes, takes_bytes
 from ayon_server.exceptions import NotFoundException
 
 router = APIRouter(tags=["Addons"])
@@ -40,7 +40,13 @@ AddonName = Annotated[str, Path(pattern=ADDON_NAME_PATTERN)]
 AddonVersion = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=VERSION_MAX_LENGTH)]
 
 
-@router.post("/api/addons/install", response_model=EventIdResponse)
+@router.post(
+    "/api/addons/install",
+    response_model=EventIdResponse,
+    responses=error_responses(413),
+    # The zip, unless ?url= names where to fetch it.
+    openapi_extra=takes_bytes(required=False),
+)
 async def install_addon(
     request: Request,
     caller: AdminUser,
@@ -157,7 +163,12 @@ async def list_addons(
     return {"addons": list(by_name.values())}
 
 
-@router.delete("/api/addons/{addon_name}", status_code=204, response_class=Response)
+@router.delete(
+    "/api/addons/{addon_name}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 409),
+)
 async def delete_addon(
     addon_name: AddonName,
     _caller: AdminUser,
@@ -171,7 +182,12 @@ async def delete_addon(
     return Response(status_code=204)
 
 
-@router.delete("/api/addons/{addon_name}/{addon_version}", status_code=204, response_class=Response)
+@router.delete(
+    "/api/addons/{addon_name}/{addon_version}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 409),
+)
 async def delete_addon_version(
     addon_name: AddonName,
     addon_version: AddonVersion,

@@ -26,6 +26,7 @@ from ayon_server.addons.names import (
 from ayon_server.api.auth import AdminUser, CurrentUser
 from ayon_server.api.dependencies import RuntimeDep
 from ayon_server.api.models.addons import BundleList
+from ayon_server.api.openapi import error_responses
 from ayon_server.events.naming import NAME_MAX_LENGTH, NAME_PATTERN
 
 router = APIRouter(prefix="/api/bundles", tags=["Bundles"])
@@ -110,7 +111,7 @@ async def list_bundles(_caller: CurrentUser, runtime: RuntimeDep) -> dict[str, A
     }
 
 
-@router.post("", status_code=201, response_class=Response)
+@router.post("", status_code=201, response_class=Response, responses=error_responses(409))
 async def create_bundle(body: NewBundle, _caller: AdminUser, runtime: RuntimeDep) -> Response:
     data = {
         "addons": body.addons,
@@ -135,7 +136,12 @@ async def create_bundle(body: NewBundle, _caller: AdminUser, runtime: RuntimeDep
     return Response(status_code=201)
 
 
-@router.patch("/{bundle_name}", status_code=204, response_class=Response)
+@router.patch(
+    "/{bundle_name}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(404, 409),
+)
 async def update_bundle(
     bundle_name: BundleName, body: BundlePatch, _caller: AdminUser, runtime: RuntimeDep
 ) -> Response:
@@ -150,7 +156,9 @@ async def update_bundle(
     return Response(status_code=204)
 
 
-@router.delete("/{bundle_name}", status_code=204, response_class=Response)
+@router.delete(
+    "/{bundle_name}", status_code=204, response_class=Response, responses=error_responses(404)
+)
 async def delete_bundle(
     bundle_name: BundleName, _caller: AdminUser, runtime: RuntimeDep
 ) -> Response:

@@ -39,7 +39,7 @@ from ayon_server.api.models.addons import (
     EventIdResponse,
     InstallerList,
 )
-from ayon_server.api.openapi import error_responses, sends_bytes
+from ayon_server.api.openapi import error_responses, sends_bytes, takes_bytes
 from ayon_server.exceptions import BadRequestException, NotFoundException
 
 router = APIRouter(prefix="/api/desktop", tags=["Desktop"])
@@ -190,11 +190,22 @@ def _add_routes(
 
     router.add_api_route(path, list_packages, methods=["GET"], response_model=list_model)
     router.add_api_route(
-        path, create_package, methods=["POST"], status_code=201, response_model=EventIdResponse
+        path,
+        create_package,
+        methods=["POST"],
+        status_code=201,
+        response_model=EventIdResponse,
+        responses=error_responses(409),
     )
     item = path + "/{filename}"
     router.add_api_route(
-        item, upload_package, methods=["PUT"], status_code=204, response_class=Response
+        item,
+        upload_package,
+        methods=["PUT"],
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(404, 413),
+        openapi_extra=takes_bytes(),
     )
     router.add_api_route(
         item,
@@ -203,12 +214,15 @@ def _add_routes(
         response_class=StreamingResponse,
         responses={**sends_bytes(ranges=True), **error_responses(404)},
     )
-    router.add_api_route(
-        item, update_package, methods=["PATCH"], status_code=204, response_class=Response
-    )
-    router.add_api_route(
-        item, delete_package, methods=["DELETE"], status_code=204, response_class=Response
-    )
+    for method, endpoint in (("PATCH", update_package), ("DELETE", delete_package)):
+        router.add_api_route(
+            item,
+            endpoint,
+            methods=[method],
+            status_code=204,
+            response_class=Response,
+            responses=error_responses(404),
+        )
 
 
 _add_routes(
