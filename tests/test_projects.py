@@ -29,6 +29,7 @@ PROJECT_TABLES = {
     "files",
     "deleted_entities",
     "thumbnail_candidates",
+    "gone_origins",
 }
 # Columns operators' scripts rely on (CONTRACT).
 CONTRACT_COLUMNS = {
