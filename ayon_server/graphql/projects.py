@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -56,6 +56,9 @@ class TaskType:
     color: str | None
 
 
+_TypeT = TypeVar("_TypeT", FolderType, TaskType)
+
+
 @strawberry.type
 class Status:
     name: str
@@ -101,6 +104,19 @@ def _get(item: Any, key: str) -> Any:
 def _text(item: Any, key: str) -> str | None:
     value = _get(item, key)
     return None if value is None else str(value)
+
+
+def _entity_types(kind: type[_TypeT], items: list[Any]) -> list[_TypeT]:
+    """Folder or task types of the anatomy, as the client reads them."""
+    return [
+        kind(
+            name=str(_get(t, "name")),
+            short_name=_text(t, "shortName"),
+            icon=_text(t, "icon"),
+            color=_text(t, "color"),
+        )
+        for t in items
+    ]
 
 
 async def _product_type_names(ctx: Context, project: ProjectRef, column: str) -> list[str]:
@@ -155,27 +171,11 @@ class ProjectNode:
 
     @strawberry.field
     def folder_types(self) -> list[FolderType]:
-        return [
-            FolderType(
-                name=str(_get(t, "name")),
-                short_name=_text(t, "shortName"),
-                icon=_text(t, "icon"),
-                color=_text(t, "color"),
-            )
-            for t in self._row["folder_types"]
-        ]
+        return _entity_types(FolderType, self._row["folder_types"])
 
     @strawberry.field
     def task_types(self) -> list[TaskType]:
-        return [
-            TaskType(
-                name=str(_get(t, "name")),
-                short_name=_text(t, "shortName"),
-                icon=_text(t, "icon"),
-                color=_text(t, "color"),
-            )
-            for t in self._row["task_types"]
-        ]
+        return _entity_types(TaskType, self._row["task_types"])
 
     @strawberry.field
     def statuses(self) -> list[Status]:
