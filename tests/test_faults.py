@@ -15,15 +15,12 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from redis import exceptions as redis_errors
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -36,7 +33,12 @@ from ayon_server.lib.postgres import Postgres
 from ayon_server.runtime import Runtime
 from tests.helpers.fault_proxy import FaultProxy, fault_proxy
 from tests.helpers.projects import Project
-from tests.helpers.server import free_port, server_app, server_process, serving
+from tests.helpers.server import (
+    server_app,
+    server_process,
+    serving,
+    uvicorn_in_process,
+)
 from tests.helpers.users import make_user
 from tests.helpers.waiting import wait_until
 
@@ -219,25 +221,6 @@ async def test_a_stalled_redis_answers_503_within_the_backend_timeout(
 # Clients that fail: stalled and aborted uploads, against uvicorn in this process.
 
 
-@asynccontextmanager
-async def uvicorn_serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app under uvicorn on this event loop; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 def partial_upload(project: str, api_key: dict[str, str]) -> bytes:
     """The start of an upload that announces a megabyte and sends a kilobyte."""
     headers = (
@@ -257,7 +240,7 @@ async def test_a_stalled_upload_gets_408_and_leaves_no_file(
     settings: Settings, project: Project, api_key: dict[str, str]
 ) -> None:
     quick = settings.model_copy(update={"upload_read_timeout": 0.5})
-    async with uvicorn_serving(server_app(quick)) as base:
+    async with uvicorn_in_process(server_app(quick)) as base:
         port = int(base.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(partial_upload(project.name, api_key))
@@ -275,7 +258,7 @@ async def test_an_aborted_upload_is_an_info_line_and_no_server_error(
     settings: Settings, project: Project, api_key: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with uvicorn_serving(server_app(settings)) as base:
+    async with uvicorn_in_process(server_app(settings)) as base:
         port = int(base.rsplit(":", 1)[1])
         for _ in range(3):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -328,7 +311,7 @@ async def test_sockets_are_told_when_redis_goes_and_events_resume_when_it_return
     monkeypatch.setattr(websocket_route, "RELAY_WAIT", 0.5)
     app = server_app(proxied)
     auth = {"topic": "auth", "token": api_key["X-Api-Key"], "subscribe": ["test.fault"]}
-    async with uvicorn_serving(app) as base:
+    async with uvicorn_in_process(app) as base:
         relay = app.state.server.workers.get(EventRelay.name)
         ws_url = base.replace("http", "ws", 1) + "/ws"
         async with connect(ws_url) as ws:
