@@ -60,11 +60,15 @@ def _walk_batch(maintenance: bool) -> str:
         """
         in_walk = "e.created_at < $7 AND e.topic <> $1"
     return f"""
+        -- `d.depends_on IS NOT NULL` changes no answer: it lets the planner hash the dependents
+        -- once per batch (the partial index, a small set) instead of probing once per row.
         WITH looked_at AS (
             SELECT e.ctid, e.id, e.created_at, {in_walk} AS in_walk,
                    COALESCE({_EXPIRED}, false) AS expired,
-                   EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id)
-                       AS has_dependents
+                   EXISTS (
+                       SELECT 1 FROM public.events d
+                       WHERE d.depends_on = e.id AND d.depends_on IS NOT NULL
+                   ) AS has_dependents
             FROM ({rows}) e
         ), deleted AS (
             DELETE FROM public.events WHERE ctid = ANY(ARRAY(
@@ -75,14 +79,16 @@ def _walk_batch(maintenance: bool) -> str:
             RETURNING topic
         ), last AS (
             SELECT created_at, id FROM looked_at ORDER BY created_at DESC, id DESC LIMIT 1
+        ), seen AS (
+            SELECT count(*) AS looked_at, bool_or(created_at >= $7) AS ended,
+                   array_agg(id) FILTER (WHERE in_walk AND expired AND has_dependents) AS parents
+            FROM looked_at
+        ), counts AS (
+            SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history FROM deleted
         )
-        SELECT (SELECT count(*) FROM looked_at) AS looked_at,
-               (SELECT bool_or(created_at >= $7) FROM looked_at) AS ended,
-               (SELECT created_at FROM last) AS last_created_at, (SELECT id FROM last) AS last_id,
-               (SELECT array_agg(id) FROM looked_at WHERE in_walk AND expired AND has_dependents)
-                   AS parents,
-               (SELECT count(*) FROM deleted) AS total,
-               (SELECT count(*) FILTER (WHERE topic = $1) FROM deleted) AS history
+        SELECT s.looked_at, s.ended, l.created_at AS last_created_at, l.id AS last_id, s.parents,
+               c.total, c.history
+        FROM seen s CROSS JOIN counts c LEFT JOIN last l ON true
     """
 
 
@@ -112,6 +118,8 @@ _DELETE = """
 # Batches of the walk are sized by time: they grow (up to MAX_BATCH_FACTOR times batchSize)
 # while one takes less than half of BATCH_SECONDS and shrink back when one takes more than twice
 # it, so each commit amortizes its fixed costs and still holds its locks for a short while.
+# (Batches of about a second measured 2-8% faster overall but raised the p99 of concurrent
+# inserts by ~40%: a quarter of a second is kept.)
 BATCH_SECONDS = 0.25
 MAX_BATCH_FACTOR = 8
 
