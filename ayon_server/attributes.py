@@ -1,4 +1,4 @@
-"""Attribute definitions served by GET /api/attributes (AYON-COMPAT §2), and their scopes.
+"""Attribute definitions served by GET /api/attributes, and their scopes.
 
 The client builds its default GraphQL field sets and fills missing values from these
 definitions (`data.default` of each), so every definition has a default. The set and scopes

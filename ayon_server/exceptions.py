@@ -1,8 +1,8 @@
 """Exceptions that domain code raises to answer a request with a given status.
 
 They live in the core so domain packages can raise them without importing the API layer;
-ayon_server.api.errors turns each into AYON's error body `{"code": <status>, "detail": "<msg>"}`
-(AYON-COMPAT §0.4). Keyword arguments become extra fields of the body.
+ayon_server.api.errors turns each into AYON's error body `{"code": <status>, "detail": "<msg>"}`.
+Keyword arguments become extra fields of the body.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Server version reported by /api/info.
 
-The ayon-python-api client switches behaviour on the version (AYON-COMPAT §0.6), so we report the
+The ayon-python-api client switches behaviour on the version, so we report the
 AYON API level we implement, with our own release in the build metadata.
 """
 

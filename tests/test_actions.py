@@ -1,4 +1,4 @@
-"""Web actions (AYON-COMPAT §11): execute → take → finish/abort, and the action invalidator."""
+"""Web actions: execute → take → finish/abort, and the action invalidator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Activities on entities (AYON-COMPAT §8): comments with mentions, files, edits and deletes."""
+"""Activities on entities: comments with mentions, files, edits and deletes."""
 
 from __future__ import annotations
 

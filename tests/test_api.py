@@ -25,7 +25,7 @@ from setup.__main__ import run_setup
 from tests.helpers.maintenance import schedule_nothing_due
 from tests.helpers.server import free_port, server_app, serving
 
-# ayon-python-api's VERSION_REGEX, matched in full (AYON-COMPAT §0.6).
+# ayon-python-api's VERSION_REGEX, matched in full.
 AYON_VERSION_REGEX = re.compile(
     r"(?P<major>0|[1-9]\d*)"
     r"\.(?P<minor>0|[1-9]\d*)"

@@ -1,4 +1,4 @@
-"""Login, sessions, API keys, impersonation and user management (AYON-COMPAT §2)."""
+"""Login, sessions, API keys, impersonation and user management."""
 
 from __future__ import annotations
 

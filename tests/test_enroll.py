@@ -1,4 +1,4 @@
-"""POST /api/enroll (AYON-COMPAT §3): job hand-out, retries, sequential mode and races."""
+"""POST /api/enroll: job hand-out, retries, sequential mode and races."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-entity REST for the six entity types (AYON-COMPAT §5.1), its tree rules and its events."""
+"""Per-entity REST for the six entity types, its tree rules and its events."""
 
 from __future__ import annotations
 

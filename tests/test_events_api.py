@@ -1,4 +1,4 @@
-"""The events REST API (AYON-COMPAT §3) against real PostgreSQL and Redis."""
+"""The events REST API against real PostgreSQL and Redis."""
 
 from __future__ import annotations
 

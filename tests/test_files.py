@@ -1,4 +1,4 @@
-"""Project files (AYON-COMPAT §8, §0.5): raw streamed uploads, ranged downloads, deletes."""
+"""Project files: raw streamed uploads, ranged downloads, deletes."""
 
 from __future__ import annotations
 

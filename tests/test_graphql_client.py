@@ -1,4 +1,4 @@
-"""The official ayon-python-api client's GraphQL-backed getters (AYON-COMPAT §12) against a
+"""The official ayon-python-api client's GraphQL-backed getters against a
 real server on a seeded hierarchy: folders, tasks, products, versions (hero and latest),
 representations, workfiles, users, events, links, activities and project attributes.
 

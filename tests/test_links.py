@@ -1,4 +1,4 @@
-"""Link types and entity links (AYON-COMPAT §7): CRUD, validation of both ends, entity links."""
+"""Link types and entity links: CRUD, validation of both ends, entity links."""
 
 from __future__ import annotations
 

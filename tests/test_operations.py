@@ -1,4 +1,4 @@
-"""Batched operations (AYON-COMPAT §5.2): all or nothing, or each on its own."""
+"""Batched operations: all or nothing, or each on its own."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Projects (AYON-COMPAT §4): create, list, read, change, delete; each project's own schema."""
+"""Projects: create, list, read, change, delete; each project's own schema."""
 
 from __future__ import annotations
 

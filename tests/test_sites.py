@@ -1,4 +1,4 @@
-"""Client site records (AYON-COMPAT §9): registered by GET /api/info, listed and deleted under
+"""Client site records: registered by GET /api/info, listed and deleted under
 /api/system/sites. Everything goes through the HTTP API against the run's real database.
 """
 
@@ -19,7 +19,7 @@ from tests.helpers.users import login, make_user
 def site_headers(
     site_id: str, platform: str = "linux", hostname: str = "ws-01", version: str = "1.3.0"
 ) -> dict[str, str]:
-    """The four headers the AYON launcher sends (AYON-COMPAT §0.2)."""
+    """The four headers the AYON launcher sends."""
     return {
         "x-ayon-site-id": site_id,
         "x-ayon-platform": platform,

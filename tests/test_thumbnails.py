@@ -1,4 +1,4 @@
-"""Thumbnails over REST (AYON-COMPAT §6): raw uploads, entity thumbnails, downloads, refusals."""
+"""Thumbnails over REST: raw uploads, entity thumbnails, downloads, refusals."""
 
 from __future__ import annotations
 

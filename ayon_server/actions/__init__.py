@@ -1,4 +1,4 @@
-"""Web actions (AYON-COMPAT §11): the context an action runs in and the launcher lifecycle.
+"""Web actions: the context an action runs in and the launcher lifecycle.
 
 This server has no addons yet, so it has no action catalogue: listing returns nothing and every
 executed action is treated as a launcher action (see `launcher.py`).

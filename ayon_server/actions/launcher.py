@@ -1,4 +1,4 @@
-"""The launcher action lifecycle (AYON-COMPAT §11), tracked in one `action.launcher` event.
+"""The launcher action lifecycle, tracked in one `action.launcher` event.
 
 1. execute: an event is dispatched `pending`; its hash is a fresh 64-hex token that the browser
    passes to the AYON launcher in an `ayon-launcher://action?server_url=…&token=…` URI.

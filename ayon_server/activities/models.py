@@ -1,4 +1,4 @@
-"""Request bodies of the activity endpoints, in AYON's camelCase (AYON-COMPAT §8)."""
+"""Request bodies of the activity endpoints, in AYON's camelCase."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Activities and their references (AYON-COMPAT §8).
+"""Activities and their references.
 
 An activity has one `origin` reference (the entity it was made on), one `author` reference (the
 user who made it) and a `mention` reference per markdown link in its body that names a user or

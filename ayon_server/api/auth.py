@@ -1,6 +1,6 @@
 """Who is calling: FastAPI dependencies for the current user and role checks.
 
-Accepted credentials (AYON-COMPAT §0.2): `Authorization: Bearer <64-hex session token>`,
+Accepted credentials: `Authorization: Bearer <64-hex session token>`,
 `Authorization: ApiKey <key>`, `X-Api-Key: <key>`, an `accessToken` cookie and a `?token=` query
 parameter (session tokens). `X-as-user` lets a service user act as another user.
 A missing or invalid credential is 401; a valid one lacking rights is 403 (the AYON client drops

@@ -1,4 +1,4 @@
-"""The one mapping from exceptions to HTTP error responses (AYON-COMPAT §0.4).
+"""The one mapping from exceptions to HTTP error responses.
 
 * AyonException          -> its status, `{"code", "detail", ...extra}`
 * request validation     -> 400 (never 422), with the pydantic errors

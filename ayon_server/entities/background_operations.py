@@ -1,4 +1,4 @@
-"""Operation batches run after the answer (AYON's operations/background, AYON-COMPAT §5.2).
+"""Operation batches run after the answer (AYON's operations/background).
 
 `ayon_api.OperationsSession.commit` posts its batch here and polls the task's status until it
 is `completed`, then reads the same result the synchronous endpoint returns. The status lives in

@@ -1,4 +1,4 @@
-"""Enroll: hand a worker the next job, AYON's way (AYON-COMPAT §3, POST /api/enroll).
+"""Enroll: hand a worker the next job, AYON's way (POST /api/enroll).
 
 A job is a *target* event (topic = target topic, dependsOn = a *source* event). Source events are
 finished events of the source topic(s), updated within `ignore_older_than` days, not sent by an

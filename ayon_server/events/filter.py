@@ -1,4 +1,4 @@
-"""AYON's QueryFilter for events (AYON-COMPAT §3), turned into parameterized SQL.
+"""AYON's QueryFilter for events, turned into parameterized SQL.
 
 A filter is `{"conditions": [condition | filter, ...], "operator": "and" | "or"}`; a condition is
 `{"key", "value", "operator"}`. Keys are event fields in camelCase (`topic`, `senderType`,

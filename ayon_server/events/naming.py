@@ -1,4 +1,4 @@
-"""AYON's naming rules for events (AYON-COMPAT §0.2, §3) and what `*` in a topic means.
+"""AYON's naming rules for events and what `*` in a topic means.
 
 * TOPIC_PATTERN: event topics and topic filters; `*` is a wildcard for any characters.
 * NAME_PATTERN: AYON's NAME_REGEX, for project names on events and the x-sender headers.

@@ -1,4 +1,4 @@
-"""Project files (AYON-COMPAT §8): the `files` rows of a project and their bytes on disk.
+"""Project files: the `files` rows of a project and their bytes on disk.
 
 The bytes of file <id> of project <p> live at AYON_STORAGE_DIR/projects/<p>/files/<id[:2]>/<id>;
 the path is built from the validated project name and the generated (or 32-hex) id only, never

@@ -1,6 +1,6 @@
 """Project anatomy: the built-in primary preset and how a preset becomes a project.
 
-A preset uses snake_case keys, as AYON's settings models do (AYON-COMPAT §4):
+A preset uses snake_case keys, as AYON's settings models do:
 `ayon_api.create_project` reads `GET /api/anatomy/presets/__primary__` and posts it back as the
 new project's `anatomy`. Deploying one fills the project the way AYON's anatomy_to_project_data
 does: folder/task types, statuses and tags as lists, link types named "type|input|output",

@@ -1,4 +1,4 @@
-"""The client's site as its x-ayon-* request headers describe it (AYON-COMPAT §0.2, §9).
+"""The client's site as its x-ayon-* request headers describe it.
 
 A site is registered only when all four headers are present. Values come from machines we do not
 control, so they are checked before they reach the database; a bad value is reported, never stored.

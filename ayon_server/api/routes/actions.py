@@ -1,4 +1,4 @@
-"""Web actions (AYON-COMPAT §11): list, execute, and the launcher's take and abort.
+"""Web actions: list, execute, and the launcher's take and abort.
 
 No addons are installed in this server, so `list` is always empty and `execute` treats every
 action as a launcher action (ayon_server.actions.launcher). `take` and `abort` are called by the

@@ -1,4 +1,4 @@
-"""Activities (AYON-COMPAT §8): comments on entities, with mentions and attached files.
+"""Activities: comments on entities, with mentions and attached files.
 
     POST   /api/projects/{p}/{type}/{id}/activities   201 {"id"}   (type: "folder" or "folders")
     GET    /api/projects/{p}/{type}/{id}/activities   200 {"activities": [...]}

@@ -1,4 +1,4 @@
-"""Anatomy presets (AYON-COMPAT §4): the built-in preset, which is also the primary one
+"""Anatomy presets: the built-in preset, which is also the primary one
 (`__primary__`, `__builtin__` and `_` all name it).
 
 `ayon_api.create_project` reads `GET /api/anatomy/presets/__primary__` and posts it back as the

@@ -1,4 +1,4 @@
-"""`POST /api/auth/login` and `POST /api/auth/logout` (AYON-COMPAT §2; a fixed contract)."""
+"""`POST /api/auth/login` and `POST /api/auth/logout` (a fixed contract)."""
 
 from __future__ import annotations
 

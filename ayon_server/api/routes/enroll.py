@@ -1,4 +1,4 @@
-"""`POST /api/enroll`: a service worker asks for its next job (AYON-COMPAT §3).
+"""`POST /api/enroll`: a service worker asks for its next job.
 
 200 with `{id, dependsOn, hash, status}`, 204 when there is nothing to do (not an error: workers
 poll), 503 when the server is too busy to look (AYON's clients retry 503), 403 unless the caller

@@ -1,4 +1,4 @@
-"""Per-entity REST (AYON-COMPAT §5.1) for all six types, registered from the one registry:
+"""Per-entity REST for all six types, registered from the one registry:
 
     POST   /api/projects/{p}/{type}s             201 {"id": "<32 hex>"}
     GET    /api/projects/{p}/{type}s/{id}        200 the entity

@@ -1,4 +1,4 @@
-"""Events REST API (AYON-COMPAT §3): dispatch, read, patch, delete, and a list for the web UI.
+"""Events REST API: dispatch, read, patch, delete, and a list for the web UI.
 
 Who may do what:
 * POST: managers, admins and service users. Normal users get 403 (AYON's topic whitelist for
@@ -8,7 +8,7 @@ Who may do what:
   non-managers cannot list events either.
 * PATCH: managers, admins and service users, any event. A normal user only the status (and
   description, progress) of an `action.launcher` event that is their own: the AYON launcher
-  reports how the action it ran ended (AYON-COMPAT §11, step 4).
+  reports how the action it ran ended.
 * DELETE: admins.
 
 Unlike AYON, POST stores `dependsOn` (AYON accepts and drops it): ayon-python-api documents it as

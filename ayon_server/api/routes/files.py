@@ -1,4 +1,4 @@
-"""Project files (AYON-COMPAT §8, §0.5): raw streamed uploads and ranged downloads.
+"""Project files: raw streamed uploads and ranged downloads.
 
     POST   /api/projects/{p}/files              raw body; x-file-name (required), Content-Type,
                                                 x-file-id (32 hex)?, x-activity-id?  → 201 {"id"}

@@ -1,8 +1,8 @@
 """`GET /api/info`: version and uptime for anyone; user, attributes and sites for a caller.
 
 The ayon-python-api client calls it on connect and parses `version` as strict semver. An
-authenticated call carrying all four x-ayon-* site headers also upserts that client's site record
-(AYON-COMPAT §1, §9): there is no other registration endpoint.
+authenticated call carrying all four x-ayon-* site headers also upserts that client's site
+record: there is no other registration endpoint.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Entity links (AYON-COMPAT §7):
+"""Entity links:
 
     GET    /api/projects/{p}/links/types                 200 {"types": [...]}
     PUT    /api/projects/{p}/links/types/{type|in|out}   204 (data flat or under "data")

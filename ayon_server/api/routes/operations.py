@@ -1,4 +1,4 @@
-"""Batched entity operations (AYON-COMPAT §5.2).
+"""Batched entity operations.
 
 * POST /api/projects/{p}/operations: 200 with each operation's outcome and an overall `success`,
   even when operations failed (AYON: "always check the success field"), unless the request

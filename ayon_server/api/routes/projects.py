@@ -1,4 +1,4 @@
-"""Projects (AYON-COMPAT §4): list, read, create, change, delete.
+"""Projects: list, read, create, change, delete.
 
 Who may do what: any logged-in user reads projects (this server has no per-project access
 groups); managers and admins create, change and delete them, as in AYON. Project names match

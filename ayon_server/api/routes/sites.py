@@ -1,4 +1,4 @@
-"""Client site records (AYON-COMPAT §9): list them, and let admins delete one.
+"""Client site records: list them, and let admins delete one.
 
 Sites are registered by GET /api/info, never here.
 """

@@ -1,4 +1,4 @@
-"""Thumbnails (AYON-COMPAT §6, §0.5):
+"""Thumbnails:
 
     POST /api/projects/{p}/thumbnails                 200 {"id"}   store an unassigned thumbnail
     PUT  /api/projects/{p}/thumbnails/{id}            200 {"id"}   create or replace (managers)

@@ -1,4 +1,4 @@
-"""Users (AYON-COMPAT §2): read yourself and others; admins create, change and delete users."""
+"""Users: read yourself and others; admins create, change and delete users."""
 
 from __future__ import annotations
 
