@@ -9,8 +9,9 @@ latency of that client, with ratios.
 The naive database also holds the same log rows the way AYON stores them: as `log.<level>`
 events of one big events table with AYON's columns and indexes (`ayon_events`, the definition
 of ayon-backend's schemas/schema.public.sql); its baseline is one correct DELETE of the expired
-ones. The events baseline is one DELETE of the expired events nothing depends on. Needs only a
-local PostgreSQL and Redis:
+ones. The events baseline is one DELETE of the expired events nothing depends on, on the same
+schema, and on the previous one (a third database), where a foreign key checked depends_on once
+per deleted row, as it does in AYON's. Needs only a local PostgreSQL and Redis:
 
     .venv/bin/python bench/retention.py [--logs 1000000] [--events 500000]
 
@@ -146,6 +147,24 @@ AYON_EVENTS = """
     CREATE INDEX ayon_idx_events_source_processing ON ayon_events (topic, status, created_at);
     CREATE INDEX ayon_idx_events_target_lookup ON ayon_events (depends_on, topic);
 """
+
+
+# The previous release's events.depends_on (before migration 0009): a foreign key.
+PREVIOUS_DEPENDS_ON = """
+    DROP TRIGGER events_depends_on_exists ON public.events;
+    DROP TRIGGER events_dependents_kept ON public.events;
+    DROP TRIGGER events_id_kept ON public.events;
+    ALTER TABLE public.events ADD CONSTRAINT events_depends_on_fkey
+        FOREIGN KEY (depends_on) REFERENCES public.events(id);
+"""
+
+
+async def previous_schema(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(PREVIOUS_DEPENDS_ON)
+    finally:
+        await conn.close()
 
 
 async def fill_ayon_logs(url: str) -> None:
@@ -291,7 +310,11 @@ async def main() -> None:
     )
     redis_url = os.environ.get("AYON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     run_id = secrets.token_hex(3)
-    names = {"naive": f"ayon_bench_naive_{run_id}", "ours": f"ayon_bench_ours_{run_id}"}
+    names = {
+        "naive": f"ayon_bench_naive_{run_id}",
+        "ours": f"ayon_bench_ours_{run_id}",
+        "previous": f"ayon_bench_previous_{run_id}",
+    }
     settings = {
         key: Settings(
             postgres_url=with_database(server, name),
@@ -305,11 +328,14 @@ async def main() -> None:
         for key, s in settings.items():
             started = time.perf_counter()
             await run_setup(s)
-            await fill(s.postgres_url, args.logs, args.events)
+            logs = 0 if key == "previous" else args.logs  # its events only
+            await fill(s.postgres_url, logs, args.events)
+            if key == "previous":
+                await previous_schema(s.postgres_url)
             if key == "naive":
                 await fill_ayon_logs(s.postgres_url)
             print(
-                f"filled {key}: {args.logs:,} log rows over {LOG_DAYS} days, "
+                f"filled {key}: {logs:,} log rows over {LOG_DAYS} days, "
                 f"{args.events:,} events over {EVENT_DAYS} days "
                 f"({time.perf_counter() - started:.1f}s)"
             )
@@ -323,6 +349,7 @@ async def main() -> None:
             },
         )
         naive_url, ours_url = settings["naive"].postgres_url, settings["ours"].postgres_url
+        previous_url = settings["previous"].postgres_url
 
         print(f"\nclean_logs (retention {LOG_RETENTION_DAYS} days)")
         idle = await baseline(ours_url)
@@ -343,11 +370,21 @@ async def main() -> None:
 
         print(f"\nclean_events (retention {EVENT_RETENTION_DAYS} days)")
         idle = await baseline(ours_url)
+        previous = await measure(
+            "previous schema: one DELETE", previous_url, lambda: naive_events(previous_url)
+        )
         naive = await measure("naive: one DELETE", naive_url, lambda: naive_events(naive_url))
         ours = await measure(
-            "clean_events: keyset walk", ours_url, lambda: task_runner(ours_rt, "clean_events")
+            "clean_events: walk, leaves first",
+            ours_url,
+            lambda: task_runner(ours_rt, "clean_events"),
         )
-        report([idle, naive, ours], naive, ours)
+        report([idle, previous, naive, ours], naive, ours)
+        per_row = (previous.seconds / previous.removed) / (ours.seconds / ours.removed)
+        print(
+            f"  ratio previous schema's DELETE/ours: time {previous.seconds / ours.seconds:.2f}x, "
+            f"per row removed {per_row:.2f}x"
+        )
         broken = (
             "SELECT count(*) FROM public.events d WHERE d.depends_on IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM public.events p WHERE p.id = d.depends_on)"

@@ -194,3 +194,20 @@ async def test_one_forward_walk_handles_chains_across_batches_in_any_age_order(
     everything = [*spread, young_parent, older_child, *fillers, kept_history, old_history, recent]
     assert await existing_events(runtime.db, everything) == {kept_history, recent}
     assert (result["deleted"], result["maintenanceHistoryDeleted"]) == (8, 1)
+
+
+async def test_more_events_at_one_instant_than_a_batch_holds_all_go(runtime: Runtime) -> None:
+    """A batch ends where its size is reached, at an instant; events made in one transaction
+    share theirs, so a batch takes that instant whole rather than stop inside it."""
+    await save_config(runtime, {"eventRetentionDays": 30, "batchSize": 2})
+    together = [await add_event(runtime) for _ in range(7)]
+    before, after = await add_event(runtime, age_days=OLD + 1), await add_event(runtime, age_days=1)
+    await runtime.db.execute(
+        "UPDATE public.events SET created_at = now() - interval '100 days' WHERE id = ANY($1)",
+        [uuid.UUID(i) for i in together],
+    )
+
+    result = await clean_events(runtime)
+
+    assert await existing_events(runtime.db, [*together, before, after]) == {after}
+    assert result["deleted"] == 8

@@ -5,15 +5,18 @@ MAINTENANCE_TOPIC, whose run history follows `maintenanceHistoryDays`. An event 
 it is expired, not pending or in progress, not this run's own event, and every event depending
 on it (transitively) goes too; a chain whose newest dependent must stay keeps all its ancestors.
 
-Each retention is one forward walk in (created_at, id) order, resumed from the last event of
-the previous batch (the index events_created_at_id_idx), so no batch reads again what an earlier
-one passed: the cost follows the expired events, and a chain is handled where the walk meets it.
+Events go leaf first: a statement deletes only events nothing depends on, and each event it
+deletes lets its parent be tried again at once (it may have just lost its last dependent), up
+the chain. An expired event whose descendants all go is therefore deleted once its last one
+is, and one that keeps a dependent is never deleted, whatever the order the events were made in.
+Each retention is one forward walk over created_at, a time range per batch (the index
+events_created_at_id_idx), so no batch reads again what an earlier one passed: the cost follows
+the expired events.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,87 +35,76 @@ _EXPIRED = """
     AND e.id IS DISTINCT FROM $4
 """
 
-
-def _walk_batch(maintenance: bool) -> str:
-    """One batch of a walk: look at the next $8 events after position ($5, $6) in (created_at, id)
-    order and delete those that may go and that nothing depends on, in one statement.
-
-    `maintenance` walks the run history (topic $1, up to its cutoff $7); otherwise the walk
-    reads events_created_at_id_idx in order and stops at the first event not before the cutoff
-    $7 (`ended`), passing over the run history on its way: a shape whose plan stays good when
-    PostgreSQL caches a generic one.
-    Rows are deleted by the ctid this statement read them at (one snapshot: it is the same row
-    version). Returned: how many were looked at, the new position, the counts, and `parents`,
-    the events that may go but have dependents (handled with their descendants).
-    """
-    if maintenance:
-        rows = """
-            SELECT ctid, id, created_at, topic, status FROM public.events
-            WHERE topic = $1 AND (created_at, id) > ($5, $6) AND created_at < $7
-            ORDER BY created_at, id LIMIT $8
-        """
-        in_walk = "true"
-    else:
-        rows = """
-            SELECT ctid, id, created_at, topic, status FROM public.events
-            WHERE (created_at, id) > ($5, $6)
-            ORDER BY created_at, id LIMIT $8
-        """
-        in_walk = "e.created_at < $7 AND e.topic <> $1"
-    return f"""
-        -- `d.depends_on IS NOT NULL` changes no answer: it lets the planner hash the dependents
-        -- once per batch (the partial index, a small set) instead of probing once per row.
-        WITH looked_at AS (
-            SELECT e.ctid, e.id, e.created_at, {in_walk} AS in_walk,
-                   COALESCE({_EXPIRED}, false) AS expired,
-                   EXISTS (
-                       SELECT 1 FROM public.events d
-                       WHERE d.depends_on = e.id AND d.depends_on IS NOT NULL
-                   ) AS has_dependents
-            FROM ({rows}) e
-        ), deleted AS (
-            DELETE FROM public.events WHERE ctid = ANY(ARRAY(
-                SELECT ctid FROM looked_at WHERE in_walk AND expired AND NOT has_dependents
-            ))
-            -- Re-checked on the current row version should the status change meanwhile.
-            AND status NOT IN ('pending', 'in_progress')
-            RETURNING topic
-        ), last AS (
-            SELECT created_at, id FROM looked_at ORDER BY created_at DESC, id DESC LIMIT 1
-        ), seen AS (
-            SELECT count(*) AS looked_at, bool_or(created_at >= $7) AS ended,
-                   array_agg(id) FILTER (WHERE in_walk AND expired AND has_dependents) AS parents
-            FROM looked_at
-        ), counts AS (
-            SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history FROM deleted
-        )
-        SELECT s.looked_at, s.ended, l.created_at AS last_created_at, l.id AS last_id, s.parents,
-               c.total, c.history
-        FROM seen s CROSS JOIN counts c LEFT JOIN last l ON true
-    """
-
-
-# $5 events that others depend on: for each, its descendants (through the depends_on index) and
-# whether any of them must stay. A chain is handled where the walk meets its oldest member.
-_DESCENDANTS = f"""
-    WITH RECURSIVE tree(root, id, keep) AS (
-        SELECT id, id, false FROM unnest($5::uuid[]) AS id
-        UNION
-        SELECT t.root, e.id, NOT COALESCE({_EXPIRED}, false)
-        FROM tree t JOIN public.events e ON e.depends_on = t.id
+# `d.depends_on IS NOT NULL` changes no answer: it lets the planner read the dependents from
+# their partial index, hashed once per statement or probed once per row, whichever is cheaper.
+_LEAF = """
+    NOT EXISTS (
+        SELECT 1 FROM public.events d WHERE d.depends_on = e.id AND d.depends_on IS NOT NULL
     )
-    SELECT root, array_agg(id) AS ids, bool_or(keep) AS kept FROM tree GROUP BY root
 """
 
-# $1 maintenance topic, $2 the events to delete.
-_DELETE = """
+# What a delete reports: how many went, how many of them were run history, and the parents of
+# those that went (now perhaps leaves themselves).
+_REPORT = """
+    SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history,
+           array_agg(DISTINCT depends_on) FILTER (WHERE depends_on IS NOT NULL) AS parents
+    FROM deleted
+"""
+
+
+def _walk_sql(maintenance: bool) -> tuple[str, str]:
+    """The statements of one batch of a walk; `maintenance` walks the run history (its topic),
+    otherwise every other topic.
+
+    * the batch's end: the created_at `$3` events after $1 (events_created_at_id_idx alone
+      answers it; the run history is read through its topic, $4), before the walk's end $2;
+      or, when more than `$3` events share the instant $1, the next instant;
+    * the delete of the events of the range [$3, $4) that may go and that nothing depends on:
+      $1 maintenance topic, $2 this run's event id.
+    """
+    # The other walk counts every event of the range, the run history too: a size is approximate.
+    counted = "AND e.topic = $4" if maintenance else ""
+    batch_end = f"""
+        SELECT CASE
+            WHEN o.at IS NULL THEN $2  -- fewer than `$3` events left: the rest of the walk
+            WHEN o.at > $1 THEN o.at
+            ELSE COALESCE((
+                SELECT min(e.created_at) FROM public.events e
+                WHERE e.created_at > $1 AND e.created_at < $2 {counted}
+            ), $2)
+        END
+        FROM (
+            SELECT (
+                SELECT e.created_at FROM public.events e
+                WHERE e.created_at >= $1 AND e.created_at < $2 {counted}
+                ORDER BY e.created_at OFFSET $3 LIMIT 1
+            ) AS at
+        ) o
+    """
+    topic = "e.topic = $1" if maintenance else "e.topic <> $1"
+    delete = f"""
+        WITH deleted AS (
+            DELETE FROM public.events e
+            WHERE {topic} AND e.created_at >= $3 AND e.created_at < $4
+              AND e.status NOT IN ('pending', 'in_progress') AND e.id IS DISTINCT FROM $2
+              AND {_LEAF}
+            RETURNING e.topic, e.depends_on
+        )
+        {_REPORT}
+    """
+    return batch_end, delete
+
+
+# $5 events whose dependents were just deleted: those of them that may go and now have none.
+_DELETE_PARENTS = f"""
     WITH deleted AS (
-        DELETE FROM public.events WHERE id = ANY($2::uuid[])
-        -- Re-checked on the current row version should the status change meanwhile.
-        AND status NOT IN ('pending', 'in_progress')
-        RETURNING topic
+        DELETE FROM public.events e
+        WHERE e.id = ANY($5::uuid[]) AND {_EXPIRED}
+          -- A few events: their dependents probed one by one, not the whole index read.
+          AND NOT EXISTS (SELECT 1 FROM public.events d WHERE d.depends_on = e.id OFFSET 0)
+        RETURNING e.topic, e.depends_on
     )
-    SELECT count(*) AS total, count(*) FILTER (WHERE topic = $1) AS history FROM deleted
+    {_REPORT}
 """
 
 # Batches of the walk are sized by time: they grow (up to MAX_BATCH_FACTOR times batchSize)
@@ -121,7 +113,7 @@ _DELETE = """
 # (Batches of about a second measured 2-8% faster overall but raised the p99 of concurrent
 # inserts by ~40%: a quarter of a second is kept.)
 BATCH_SECONDS = 0.25
-MAX_BATCH_FACTOR = 8
+MAX_BATCH_FACTOR = 32
 
 
 def _next_size(size: int, seconds: float, batch_size: int) -> int:
@@ -132,7 +124,7 @@ def _next_size(size: int, seconds: float, batch_size: int) -> int:
     return size
 
 
-_WALK_START = (datetime.min.replace(tzinfo=UTC), uuid.UUID(int=0))
+_WALK_START = datetime.min.replace(tzinfo=UTC)
 
 # What the passes would delete: every expired event none of whose descendants has to stay.
 _COUNT_DELETABLE = f"""
@@ -178,41 +170,39 @@ class CleanEvents(MaintenanceTask):
     async def _walk(
         self, ctx: TaskContext, params: tuple[Any, ...], end: datetime, *, maintenance: bool
     ) -> None:
-        """One forward pass over the events of one retention, oldest first."""
-        position = _WALK_START
-        walk_batch = _walk_batch(maintenance)
+        """One forward pass over the events of one retention, oldest first, a time range at a
+        time: each batch deletes what may go in [start, end of the batch), leaves first."""
+        start = _WALK_START
+        batch_end, delete = _walk_sql(maintenance)
+        counted = (params[0],) if maintenance else ()
         size = ctx.config.batch_size
 
         async def batch(conn: asyncpg.Connection, limit: int) -> int:
-            nonlocal position, size
+            nonlocal start, size
             started = time.monotonic()
-            # No JIT: compiling these statements would cost more than running them.
+            # No JIT: compiling these statements would cost more than running them. Each is
+            # planned for its own range and parents: a generic plan, made without knowing how
+            # small they are, reads the whole table instead of the range's index.
             await conn.execute("SET LOCAL jit = off")
-            if maintenance:
-                # Planned for the run-history topic, which is rare (its index, not a walk of
-                # every event); the few deletes it makes do not mind their checks being planned
-                # each time too.
-                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            row = await conn.fetchrow(walk_batch, *params, *position, end, size)
-            total, history = row["total"], row["history"]
-            if row["parents"]:
-                doomed = [
-                    event_id
-                    for tree in await conn.fetch(_DESCENDANTS, *params, row["parents"])
-                    if not tree["kept"]
-                    for event_id in tree["ids"]
-                ]
-                deleted = await conn.fetchrow(_DELETE, params[0], doomed)
-                total, history = total + deleted["total"], history + deleted["history"]
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            stop = await conn.fetchval(batch_end, start, end, size, *counted)
+            row = await conn.fetchrow(delete, params[0], params[3], start, stop)
+            total, history, parents = row["total"], row["history"], row["parents"]
+            while parents:  # up the chains of what went
+                row = await conn.fetchrow(_DELETE_PARENTS, *params, parents)
+                total, history, parents = (
+                    total + row["total"],
+                    history + row["history"],
+                    row["parents"],
+                )
             ctx.report.add("deleted", total - history)
             ctx.report.add("maintenanceHistoryDeleted", history)
-            if row["last_id"] is not None:
-                position = (row["last_created_at"], row["last_id"])
-            if row["ended"] or row["looked_at"] < size:
-                return 0  # past the cutoff, or the end of the index: the walk is done
+            start = stop
+            if stop >= end:
+                return 0  # the walk reached its end
             size = _next_size(size, time.monotonic() - started, limit)
             return limit
 
-        # A concurrent insert of a dependent makes the batch fail on the foreign key; it is rolled
-        # back and run again from the same position, and then keeps that event.
+        # A concurrent insert of a dependent makes the batch fail on the dependency check; it is
+        # rolled back and run again from the same start, and then keeps that event.
         await run_in_batches(ctx, batch, count=None, retry_on=(asyncpg.ForeignKeyViolationError,))
