@@ -303,6 +303,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument(
+        "--batch-pause-ms",
+        type=int,
+        default=0,
+        help="batchPauseMs for the tasks: a pause between batches trades time for latency",
+    )
     args = parser.parse_args()
 
     server = os.environ.get(
@@ -346,6 +352,7 @@ async def main() -> None:
                 "logRetentionDays": LOG_RETENTION_DAYS,
                 "eventRetentionDays": EVENT_RETENTION_DAYS,
                 "maintenanceHistoryDays": EVENT_RETENTION_DAYS,
+                "batchPauseMs": args.batch_pause_ms,
             },
         )
         naive_url, ours_url = settings["naive"].postgres_url, settings["ours"].postgres_url
