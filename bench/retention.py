@@ -3,8 +3,8 @@
 Fills identical databases of its own (by default 1,000,000 log rows over 60 days and
 500,000 events over 400 days, some in depends_on chains), then on each one runs either the
 maintenance task or the naive single statement while a concurrent client (a process of its own,
-as an API server is) inserts and reads small events and writes log rows, one round every ~2 ms. Prints durations, rows removed, and the p50/p99
-latency of that client, with ratios.
+as an API server is) inserts and reads small events and writes log rows, one round every ~2 ms.
+Prints durations, rows removed, and the p50/p99 latency of that client, with ratios.
 
 The naive database also holds the same log rows the way AYON stores them: as `log.<level>`
 events of one big events table with AYON's columns and indexes (`ayon_events`, the definition
